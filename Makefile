@@ -1,0 +1,39 @@
+# The two set-up commands are `make demo` and `make test`: each creates .venv (Python 3.12) and
+# installs the project when needed.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+PYTEST_ARGS ?=
+
+# Python 3.12: the pyenv shim (this repo pins 3.12 in .python-version), else any installed 3.12.
+PYTHON312 := $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python3.12 /usr/bin/python3.12 /usr/local/bin/python3.12; do \
+	if $$p -c 'import sys; assert sys.version_info[:2] == (3, 12)' >/dev/null 2>&1; then echo $$p; break; fi; done)
+
+.PHONY: demo test test-postgres lint install clean
+
+$(VENV)/.installed: pyproject.toml
+	@test -n "$(PYTHON312)" || { echo "Python 3.12 not found (pyenv install 3.12, or apt-get install python3.12)"; exit 1; }
+	@test -x $(PY) || $(PYTHON312) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	@touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(PY) manage.py demo --port $(PORT)
+
+test: install
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The whole suite again on PostgreSQL (CI runs it; DATABASE_URL must point at a server).
+test-postgres: install
+	@test -n "$(DATABASE_URL)" || { echo "set DATABASE_URL=postgres://..."; exit 1; }
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf $(VENV) var test-artifacts staticfiles

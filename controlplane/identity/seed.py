@@ -1,0 +1,5 @@
+"""Demo identities (filled by the identity issue)."""
+
+
+def seed_identity() -> str:
+    return "no identities yet"

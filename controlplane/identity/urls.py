@@ -1,0 +1,3 @@
+"""The identity provider's URLs (filled by the identity issue)."""
+
+urlpatterns: list = []

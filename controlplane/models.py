@@ -1,0 +1,1 @@
+"""Local Arthur control-plane data (filled by the control-plane issue)."""

@@ -1,0 +1,18 @@
+"""Root URLs. Local Arthur (control plane + data plane) is mounted only when ARTHUR_EMBEDDED is on."""
+
+from django.conf import settings
+from django.urls import include, path
+
+from dashboard import views
+
+urlpatterns = [
+    path("healthz", views.healthz, name="healthz"),
+    path("accounts/", include("accounts.urls")),
+    path("", include("tasks_ui.urls")),
+]
+
+if settings.ARTHUR_EMBEDDED:
+    urlpatterns += [
+        path("", include("controlplane.urls")),
+        path("", include("dataplane.urls")),
+    ]

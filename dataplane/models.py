@@ -1,0 +1,1 @@
+"""Local Arthur engine store (filled by the data-plane issue)."""

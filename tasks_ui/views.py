@@ -1,0 +1,10 @@
+"""Dashboard views: small typed functions, one per URL (form → service or selector → render)."""
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    return render(request, "tasks_ui/home.html")

@@ -1,0 +1,15 @@
+"""The app shell loads in chromium with htmx running."""
+
+from __future__ import annotations
+
+from playwright.sync_api import Page, expect
+
+
+def test_shell_has_title_and_htmx(page: Page, live_server, artifacts_dir) -> None:
+    page.goto(live_server.url + "/")
+    expect(page).to_have_title("Arthur Tasks")
+    assert page.evaluate("typeof window.htmx === 'object' && typeof window.htmx.version === 'string'")
+    assert page.evaluate("window.htmx.version").startswith("2.")
+    # The CSRF header is set once, on <body>, for every htmx request.
+    assert "x-csrftoken" in page.locator("body").get_attribute("hx-headers")
+    page.screenshot(path=str(artifacts_dir / "shell.png"), full_page=True)
