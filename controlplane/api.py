@@ -26,3 +26,8 @@ api = NinjaAPI(
     docs_url="/docs",
     openapi_url="/openapi.json",
 )
+
+# Routers: one per resource. Identity's own endpoints (users/me) come from controlplane.identity.
+from controlplane.identity.api import router as users_router  # noqa: E402
+
+api.add_router("/users", users_router)

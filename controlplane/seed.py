@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import transaction
 
 
 @transaction.atomic
-def seed_demo() -> str:
-    """Create (or bring up to date) every demo object; returns a one-line summary."""
-    from controlplane.identity.seed import seed_identity
+def seed_demo(*, dashboard_url: str | None = None) -> str:
+    """Create (or bring up to date) every demo object; returns a one-line summary.
 
-    identity = seed_identity()
-    return identity
+    `dashboard_url` is where the dashboard is served (its OAuth redirect URI is
+    ``{dashboard_url}/accounts/callback``); it defaults to ``settings.ARTHUR_HOST`` because the demo
+    serves both from one address.
+    """
+    from controlplane.identity.seed import seed_identity
+    from controlplane.seed_platform import seed_platform
+
+    identity = seed_identity(dashboard_url=dashboard_url or settings.ARTHUR_HOST)
+    platform = seed_platform()
+    return "; ".join(part for part in (identity, platform) if part)

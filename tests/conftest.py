@@ -17,3 +17,32 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "postgres" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture
+def local_arthur(live_server, settings):
+    """A live server running Local Arthur with the demo data, and the dashboard pointed at it.
+
+    Returns the base URL (``http://localhost:PORT``). ARTHUR_HOST is the live server, so the
+    dashboard, the official client and the agent all talk to it over real HTTP.
+    """
+    from controlplane.seed import seed_demo
+
+    settings.ARTHUR_HOST = live_server.url
+    seed_demo(dashboard_url=live_server.url)
+    return live_server.url
+
+
+@pytest.fixture
+def api_token(db):
+    """Mint a bearer token for a seeded identity (email or client id) without an OAuth round trip."""
+    from controlplane.identity.models import PlatformUser
+    from controlplane.identity.tokens import issue_access_token
+
+    def mint(identity: str, *, expires_in: int | None = None) -> str:
+        user = PlatformUser.objects.get(email=identity) if "@" in identity else PlatformUser.objects.get(
+            client_id=identity
+        )
+        return issue_access_token(user, client_id="test-fixture", expires_in=expires_in).access_token
+
+    return mint

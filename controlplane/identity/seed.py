@@ -1,5 +1,5 @@
 """Demo identities (filled by the identity issue)."""
 
 
-def seed_identity() -> str:
+def seed_identity(*, dashboard_url: str) -> str:
     return "no identities yet"
