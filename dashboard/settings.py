@@ -104,6 +104,7 @@ if ARTHUR_EMBEDDED:
     INSTALLED_APPS += ["controlplane.identity", "controlplane", "dataplane"]
 
 MIDDLEWARE = [
+    "dashboard.observability.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -208,11 +209,19 @@ SECURE_CSP = {
 }
 
 LOG_LEVEL = env("LOG_LEVEL", "INFO")
+# json: one object per line (production default); plain: human-readable (demo and tests).
+LOG_FORMAT = env("LOG_FORMAT", "json" if MODE == "production" else "plain")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "dashboard.observability.RequestIdFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {"()": "dashboard.observability.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id"]}
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.server": {"level": "WARNING"}},
 }
