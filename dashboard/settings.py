@@ -82,6 +82,10 @@ LOCAL_ARTHUR_ENCRYPTION_KEY = secret(
     "LOCAL_ARTHUR_ENCRYPTION_KEY", "demo-only-encryption-key-for-connection-info"
 )
 LOCAL_ARTHUR_ACCESS_TOKEN_TTL = env_int("LOCAL_ARTHUR_ACCESS_TOKEN_TTL", 300)
+# A refresh token unused for this long expires (each rotation starts the clock again).
+LOCAL_ARTHUR_REFRESH_TOKEN_TTL = env_int("LOCAL_ARTHUR_REFRESH_TOKEN_TTL", 24 * 3600)
+# Seconds a device-flow client must wait between polls (RFC 8628 `interval`).
+LOCAL_ARTHUR_DEVICE_INTERVAL = env_int("LOCAL_ARTHUR_DEVICE_INTERVAL", 5)
 LOCAL_ARTHUR_DEMO_PASSWORD = env("LOCAL_ARTHUR_DEMO_PASSWORD", "arthur-demo")
 DATAPLANE_CLIENT_ID = env("DATAPLANE_CLIENT_ID", "data-plane-demo")
 DATAPLANE_CLIENT_SECRET = secret("DATAPLANE_CLIENT_SECRET", "data-plane-demo-secret")
@@ -148,6 +152,16 @@ else:
             "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
         }
     }
+    if MODE == "test":
+        # Live-server tests run the server, data-plane agents and the test itself in several threads.
+        # Django's default in-memory test database uses SQLite's shared cache, whose table locks fail
+        # at once ("database table is locked") instead of waiting out `timeout`; a file waits. One file
+        # per process so concurrent pytest runs never share it (Django deletes it afterwards).
+        import tempfile
+
+        DATABASES["default"]["TEST"] = {
+            "NAME": str(Path(tempfile.gettempdir()) / f"arthur-dashboard-test-{os.getpid()}.sqlite3")
+        }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env("REDIS_URL")
@@ -223,7 +237,11 @@ LOGGING = {
         "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id"]}
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.server": {"level": "WARNING"}},
+    "loggers": {
+        "django.server": {"level": "WARNING"},
+        # authlib logs issued token dicts at DEBUG: never let secrets reach the logs.
+        "authlib": {"level": "INFO"},
+    },
 }
 
 if MODE == "test":

@@ -8,11 +8,18 @@ constant time by ``check_password``; none is ever logged.
 
 from __future__ import annotations
 
+import time
 import uuid
 
+from authlib.oauth2.rfc6749 import ClientMixin, TokenMixin
+from authlib.oidc.core import AuthorizationCodeMixin
+from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
 from django.db import models
 from django.utils import timezone
+
+# Token-endpoint auth methods a confidential client may use interchangeably (RFC 6749 §2.3.1).
+CONFIDENTIAL_AUTH_METHODS = frozenset({"client_secret_basic", "client_secret_post"})
 
 
 class TimestampedModel(models.Model):
@@ -83,6 +90,9 @@ class PlatformUser(TimestampedModel):
     )
     secret_hash = models.CharField(max_length=256, blank=True, default="")
     is_active = models.BooleanField(default=True)
+    # Hash of the demo password the seed last applied: lets a re-seed tell "the demo password setting
+    # changed" (apply it) from "the person changed their password" (keep it). Empty: not seeded.
+    seeded_password_hash = models.CharField(max_length=256, blank=True, default="")
 
     class Meta:
         constraints = [
@@ -114,8 +124,12 @@ class PlatformUser(TimestampedModel):
         return " ".join(part for part in (self.first_name, self.last_name) if part) or str(self)
 
 
-class OAuthClient(TimestampedModel):
-    """A registered OAuth client (the dashboard, ``scope-cli-client``, machine clients)."""
+class OAuthClient(ClientMixin, TimestampedModel):
+    """A registered OAuth client (the dashboard, ``scope-cli-client``).
+
+    Service accounts and data planes are not rows here: the provider resolves their client ids to
+    ``PlatformUser`` rows (see ``controlplane.identity.server.MachineClient``).
+    """
 
     client_id = models.CharField(max_length=200, unique=True)
     name = models.CharField(max_length=200)
@@ -145,8 +159,45 @@ class OAuthClient(TimestampedModel):
             return False
         return check_password(raw, self.secret_hash)
 
+    # --- authlib ClientMixin -------------------------------------------------------------------
+    @property
+    def client_metadata(self) -> dict:
+        return {"post_logout_redirect_uris": list(self.post_logout_redirect_uris)}
 
-class OAuth2Token(models.Model):
+    def get_client_id(self) -> str:
+        return self.client_id
+
+    def get_default_redirect_uri(self) -> None:
+        # Never guess: every authorization request must name one of the registered URIs.
+        return None
+
+    def get_allowed_scope(self, scope: str | None) -> str:
+        allowed = self.scope.split()
+        if not scope:
+            return " ".join(allowed)
+        return " ".join(item for item in scope.split() if item in allowed)
+
+    def check_redirect_uri(self, redirect_uri: str) -> bool:
+        # Exact string match against the registered list (RFC 9700 §2.1): no prefix, no normalising.
+        return redirect_uri in self.redirect_uris
+
+    def check_client_secret(self, client_secret: str) -> bool:
+        return self.check_secret(client_secret)
+
+    def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        registered = self.token_endpoint_auth_method
+        if registered in CONFIDENTIAL_AUTH_METHODS:
+            return method in CONFIDENTIAL_AUTH_METHODS
+        return method == registered
+
+    def check_response_type(self, response_type: str) -> bool:
+        return response_type in self.response_types
+
+    def check_grant_type(self, grant_type: str) -> bool:
+        return grant_type in self.grant_types
+
+
+class OAuth2Token(TokenMixin, models.Model):
     """An issued access token (and refresh token, for grants that get one)."""
 
     client_id = models.CharField(max_length=200, db_index=True)
@@ -168,3 +219,131 @@ class OAuth2Token(models.Model):
 
     def is_access_active(self, now: int) -> bool:
         return not self.access_token_revoked_at and self.issued_at + self.expires_in > now
+
+    def is_refresh_active(self, now: int) -> bool:
+        """A refresh token lives until rotated or revoked, or until it sits unused for the refresh TTL."""
+        return (
+            bool(self.refresh_token)
+            and not self.rotated
+            and not self.refresh_token_revoked_at
+            and self.issued_at + settings.LOCAL_ARTHUR_REFRESH_TOKEN_TTL > now
+        )
+
+    # --- authlib TokenMixin --------------------------------------------------------------------
+    def check_client(self, client) -> bool:
+        return self.client_id == client.get_client_id()
+
+    def get_scope(self) -> str:
+        return self.scope
+
+    def get_expires_in(self) -> int:
+        return self.expires_in
+
+    def is_expired(self) -> bool:
+        return self.issued_at + self.expires_in <= int(time.time())
+
+    def is_revoked(self) -> bool:
+        return bool(self.access_token_revoked_at) or not self.user.is_active
+
+    def get_user(self) -> PlatformUser:
+        return self.user
+
+
+class AuthorizationCode(AuthorizationCodeMixin, models.Model):
+    """An authorization code. Kept after redemption (``used``) so a second redemption can be detected
+    and the tokens of the first one revoked (RFC 6749 §4.1.2); ``family_id`` links those tokens."""
+
+    code = models.CharField(max_length=120, unique=True)
+    client_id = models.CharField(max_length=200, db_index=True)
+    user = models.ForeignKey(PlatformUser, on_delete=models.CASCADE, related_name="+")
+    redirect_uri = models.TextField()
+    scope = models.TextField(default="")
+    nonce = models.CharField(max_length=255, null=True, blank=True)
+    code_challenge = models.CharField(max_length=128, default="")
+    code_challenge_method = models.CharField(max_length=10, default="")
+    auth_time = models.IntegerField()
+    expires_at = models.IntegerField()
+    used = models.BooleanField(default=False)
+    family_id = models.UUIDField(default=uuid.uuid4)
+
+    class Meta:
+        indexes = [models.Index(fields=["client_id", "nonce"], name="authcode_client_nonce")]
+
+    def __str__(self) -> str:
+        return f"code for {self.user_id} via {self.client_id}"
+
+    def is_expired(self) -> bool:
+        return self.expires_at <= int(time.time())
+
+    def get_redirect_uri(self) -> str:
+        return self.redirect_uri
+
+    def get_scope(self) -> str:
+        return self.scope
+
+    def get_nonce(self) -> str | None:
+        return self.nonce
+
+    def get_auth_time(self) -> int:
+        return self.auth_time
+
+
+class DeviceCode(models.Model):
+    """An RFC 8628 device authorization: pending until a signed-in person approves or denies it."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        APPROVED = "approved"
+        DENIED = "denied"
+
+    device_code = models.CharField(max_length=120, unique=True)
+    user_code = models.CharField(max_length=20, unique=True)
+    client_id = models.CharField(max_length=200)
+    scope = models.TextField(default="")
+    expires_at = models.IntegerField()
+    interval = models.IntegerField()
+    last_polled_at = models.FloatField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=Status, default=Status.PENDING)
+    user = models.ForeignKey(PlatformUser, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    # Set once tokens were issued: a device code mints tokens at most once.
+    consumed = models.BooleanField(default=False)
+
+    def __str__(self) -> str:
+        return f"device code {self.user_code} ({self.status})"
+
+    def is_expired(self) -> bool:
+        return self.expires_at <= int(time.time())
+
+    # --- authlib DeviceCredentialMixin ---------------------------------------------------------
+    def get_client_id(self) -> str:
+        return self.client_id
+
+    def get_scope(self) -> str:
+        return self.scope
+
+    def get_user_code(self) -> str:
+        return self.user_code
+
+
+class SigningKey(models.Model):
+    """The provider's RS256 id_token signing key (private JWK), generated on first use."""
+
+    kid = models.CharField(max_length=100, unique=True)
+    private_jwk = models.JSONField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.kid
+
+
+class ProviderSession(models.Model):
+    """A person signed in on the provider's own pages (cookie ``la_session``), separate from the
+    dashboard's Django session. Only a SHA-256 of the cookie's random key is stored."""
+
+    key_hash = models.CharField(max_length=64, unique=True)
+    user = models.ForeignKey(PlatformUser, on_delete=models.CASCADE, related_name="+")
+    auth_time = models.IntegerField()
+    expires_at = models.IntegerField()
+
+    def __str__(self) -> str:
+        return f"provider session of {self.user_id}"
