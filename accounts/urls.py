@@ -1,4 +1,4 @@
-"""Dashboard sign-in URLs (the OIDC client arrives with the sign-in issue)."""
+"""Dashboard sign-in URLs. ``/accounts/callback`` is the redirect URI registered at the provider."""
 
 from django.urls import path
 
@@ -7,4 +7,6 @@ from accounts import views
 app_name = "accounts"
 urlpatterns = [
     path("login", views.login, name="login"),
+    path("callback", views.callback, name="callback"),
+    path("logout", views.logout, name="logout"),
 ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -119,6 +120,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # After Htmx and Authentication: expired sign-ins go to sign-in (HTMX via a client redirect).
+    "accounts.middleware.SignInMiddleware",
 ]
 
 ROOT_URLCONF = "dashboard.urls"
@@ -219,7 +222,13 @@ SECURE_CSP = {
     "frame-ancestors": [CSP.NONE],
     "base-uri": [CSP.NONE],
     "object-src": [CSP.NONE],
-    "form-action": [CSP.SELF, *([ARTHUR_HOST] if ARTHUR_HOST else [])],
+    # Sign-in and sign-out forms redirect to the provider; its endpoints live under the issuer's
+    # origin, which differs from ARTHUR_HOST on the real platform (a separate auth host).
+    "form-action": [
+        CSP.SELF,
+        *([ARTHUR_HOST] if ARTHUR_HOST else []),
+        *([urlsplit(ARTHUR_ISSUER)._replace(path="").geturl()] if ARTHUR_ISSUER else []),
+    ],
 }
 
 LOG_LEVEL = env("LOG_LEVEL", "INFO")

@@ -34,10 +34,11 @@ def test_healthz_reports_database_failure(client, monkeypatch) -> None:
 
 @pytest.mark.django_db
 def test_shell_renders_with_csrf_header_and_csp(client) -> None:
-    response = client.get("/")
+    # "/" needs sign-in; the sign-in page is the shell an anonymous visitor sees.
+    response = client.get("/accounts/login")
     assert response.status_code == 200
     body = response.content.decode()
-    assert "<title>Arthur Tasks</title>" in body
+    assert "<title>Sign in · Arthur Tasks</title>" in body
     assert 'hx-headers=\'{"x-csrftoken": "' in body
     assert "htmx" in body
     csp = response.headers["Content-Security-Policy"]
