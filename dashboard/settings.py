@@ -88,9 +88,13 @@ LOCAL_ARTHUR_REFRESH_TOKEN_TTL = env_int("LOCAL_ARTHUR_REFRESH_TOKEN_TTL", 24 * 
 # Seconds a device-flow client must wait between polls (RFC 8628 `interval`).
 LOCAL_ARTHUR_DEVICE_INTERVAL = env_int("LOCAL_ARTHUR_DEVICE_INTERVAL", 5)
 LOCAL_ARTHUR_DEMO_PASSWORD = env("LOCAL_ARTHUR_DEMO_PASSWORD", "arthur-demo")
+# A job run whose agent reports nothing (dequeue, logs, errors, state) for this long is failed and retried.
+LOCAL_ARTHUR_JOB_LEASE_SECONDS = env_int("LOCAL_ARTHUR_JOB_LEASE_SECONDS", 120)
 DATAPLANE_CLIENT_ID = env("DATAPLANE_CLIENT_ID", "data-plane-demo")
 DATAPLANE_CLIENT_SECRET = secret("DATAPLANE_CLIENT_SECRET", "data-plane-demo-secret")
 DATAPLANE_POLL_INTERVAL = float(env("DATAPLANE_POLL_INTERVAL", "0.25") or 0.25)
+# The engine's public address (the connection info's api_host); empty means "{ARTHUR_HOST}/engine".
+DATAPLANE_ENGINE_URL = (env("DATAPLANE_ENGINE_URL", "") or "").rstrip("/")
 TASK_STALE_AFTER_SECONDS = env_int("TASK_STALE_AFTER_SECONDS", 24 * 3600)
 
 # --- Django ------------------------------------------------------------------------------------
@@ -106,7 +110,8 @@ INSTALLED_APPS = [
     "tasks_ui",
 ]
 if ARTHUR_EMBEDDED:
-    INSTALLED_APPS += ["controlplane.identity", "controlplane", "dataplane"]
+    # "ninja" serves the API docs' Swagger UI from our own static files (the CSP forbids its CDN).
+    INSTALLED_APPS += ["ninja", "controlplane.identity", "controlplane", "dataplane"]
 
 MIDDLEWARE = [
     "dashboard.observability.RequestIdMiddleware",

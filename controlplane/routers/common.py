@@ -1,0 +1,117 @@
+"""Helpers shared by the routers: pagination, sorting, loading a resource under RBAC."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from django.db.models import QuerySet
+from ninja import Query
+from ninja.errors import HttpError
+
+from controlplane import rbac
+from controlplane.identity.models import PlatformUser
+from controlplane.models import Connector, Job, PlatformModel, Project
+
+Page = Query(1, ge=1)
+PageSize = Query(20, ge=1, le=1000)
+
+
+def paginate(qs: QuerySet, page: int, page_size: int) -> tuple[list[Any], dict[str, int]]:
+    """One page of `qs` and the classic ``Pagination`` (with totals)."""
+    total = qs.count()
+    start = (page - 1) * page_size
+    records = list(qs[start : start + page_size])
+    return records, {
+        "page": page,
+        "page_size": page_size,
+        "total_pages": math.ceil(total / page_size),
+        "total_records": total,
+    }
+
+
+def ordering(sort: str, order: str) -> list[str]:
+    """``order_by`` arguments for a sort field and asc/desc, with the id as a stable tie-breaker."""
+    prefix = "-" if order == "desc" else ""
+    return [f"{prefix}{sort}", f"{prefix}id"]
+
+
+def aware(value: datetime) -> datetime:
+    """Naive timestamps (the ml-engine posts ``datetime.now()``) are taken as UTC."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def load_project(user: PlatformUser, project_id: uuid.UUID, permission: str) -> Project:
+    """The project, if the caller may use `permission` on it (404 outside tenancy, 403 otherwise)."""
+    project = Project.objects.select_related("workspace").filter(id=project_id).first()
+    if project is None:
+        raise HttpError(404, "Project not found")
+    data_plane_id = None
+    if (
+        rbac.is_data_plane(user)
+        and Connector.objects.filter(project=project, data_plane_id=user.data_plane_id).exists()
+    ):
+        data_plane_id = user.data_plane_id
+    rbac.require_project(user, permission, project, data_plane_id=data_plane_id)
+    return project
+
+
+def authorize_model(user: PlatformUser, model: PlatformModel, permission: str) -> None:
+    rbac.require(
+        user,
+        permission,
+        organization_id=model.project.workspace.organization_id,
+        project_id=model.project_id,
+        data_plane_id=model.data_plane_id,
+        not_found="Model not found",
+    )
+
+
+def load_model(user: PlatformUser, model_id: uuid.UUID, permission: str, *related: str) -> PlatformModel:
+    """The model (with project/workspace and `related` joined) under `permission`."""
+    model = PlatformModel.objects.select_related("project__workspace", *related).filter(id=model_id).first()
+    if model is None:
+        raise HttpError(404, "Model not found")
+    authorize_model(user, model, permission)
+    return model
+
+
+def load_task_model(user: PlatformUser, model_id: uuid.UUID, permission: str, *related: str) -> PlatformModel:
+    """A scope model (one that represents a task); 404 for models that are not task models."""
+    model = load_model(user, model_id, permission, *related)
+    if model.task_id is None:
+        raise HttpError(404, "Model is not a task model")
+    return model
+
+
+def load_job(user: PlatformUser, job_id: uuid.UUID, permission: str, *related: str) -> Job:
+    """The job under `permission`; a data plane only ever sees its own jobs."""
+    job = Job.objects.select_related("project__workspace", *related).filter(id=job_id).first()
+    if job is None:
+        raise HttpError(404, "Job not found")
+    rbac.require(
+        user,
+        permission,
+        organization_id=job.project.workspace.organization_id,
+        project_id=job.project_id,
+        data_plane_id=job.data_plane_id,
+        not_found="Job not found",
+    )
+    return job
+
+
+def load_connector(user: PlatformUser, connector_id: uuid.UUID, permission: str) -> Connector:
+    connector = Connector.objects.select_related("project__workspace").filter(id=connector_id).first()
+    if connector is None:
+        raise HttpError(404, "Connector not found")
+    rbac.require(
+        user,
+        permission,
+        organization_id=connector.project.workspace.organization_id,
+        project_id=connector.project_id,
+        data_plane_id=connector.data_plane_id,
+        not_found="Connector not found",
+    )
+    return connector
