@@ -39,6 +39,13 @@ class ArthurAuth(AuthBase):
         return request
 
 
+class NoAuth(ArthurAuth):
+    """For the platform's few unauthenticated endpoints (discovery, health): sends no credentials."""
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        return request
+
+
 class BearerTokenAuth(ArthurAuth):
     """A signed-in person's access token, supplied (and refreshed) by the caller's token provider.
 

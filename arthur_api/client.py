@@ -19,7 +19,7 @@ from requests.adapters import HTTPAdapter
 from urllib3 import exceptions as urllib3_exceptions
 from urllib3.util.retry import Retry
 
-from arthur_api.auth import ArthurAuth
+from arthur_api.auth import DISCOVERY_PATH, ArthurAuth
 from arthur_api.errors import (
     ArthurError,
     ArthurForbidden,
@@ -194,6 +194,15 @@ class ArthurClient:
 
     def _page[T: BaseModel](self, record: type[T], path: str, **params: Any) -> Page[T]:
         return _parse_page(record, self._get(path, **params))
+
+    # --- unauthenticated: discovery and health (use with ``NoAuth``) ---------------------------
+
+    def get_openid_configuration(self) -> dict[str, Any]:
+        """The OIDC discovery document (a free-form JSON object, as in the official client)."""
+        document = self._get(DISCOVERY_PATH)
+        if not isinstance(document, dict):
+            raise ArthurError("the discovery document is not a JSON object")
+        return document
 
     # --- users, workspaces, projects ----------------------------------------------------------
 
@@ -487,6 +496,9 @@ def _is_timeout(exc: requests.ConnectionError) -> bool:
     if isinstance(exc, requests.Timeout):
         return True
     reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    # urllib3 makes NewConnectionError (refused, unresolvable) a subclass of ConnectTimeoutError.
+    if isinstance(reason, urllib3_exceptions.NewConnectionError):
+        return False
     return isinstance(reason, TimeoutError | urllib3_exceptions.TimeoutError)
 
 

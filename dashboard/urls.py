@@ -7,6 +7,7 @@ from dashboard import views
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
+    path("readyz", views.readyz, name="readyz"),
     path("accounts/", include("accounts.urls")),
     path("", include("tasks_ui.urls")),
 ]

@@ -81,3 +81,33 @@ def test_gunicorn_config_sizes_from_cpu_count_and_env() -> None:
     env["WEB_CONCURRENCY"] = "3"
     overridden = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
     assert json.loads(overridden.stdout)["workers"] == 3
+
+
+def test_readyz_is_ready_against_local_arthur(local_arthur, client) -> None:
+    response = client.get("/readyz")
+    assert response.status_code == 200, response.content
+    assert response.json() == {"status": "ok", "database": "ok", "cache": "ok", "arthur": "ok"}
+
+
+@pytest.mark.django_db
+def test_readyz_names_an_unreachable_arthur(client, settings) -> None:
+    settings.ARTHUR_HOST = "http://127.0.0.1:9"  # discard port: nothing listens
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "unavailable"
+    assert body["database"] == "ok" and body["cache"] == "ok"
+    assert body["arthur"].startswith("unavailable: cannot reach Arthur")
+
+
+@pytest.mark.django_db
+def test_readyz_names_a_broken_cache(client, settings, monkeypatch) -> None:
+    from django.core.cache import cache
+
+    def down(*args, **kwargs):
+        raise ConnectionError("redis is gone")
+
+    settings.ARTHUR_HOST = "http://127.0.0.1:9"
+    monkeypatch.setattr(cache, "set", down)
+    body = client.get("/readyz").json()
+    assert body["cache"] == "unavailable: ConnectionError"
