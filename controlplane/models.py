@@ -13,16 +13,7 @@ import uuid
 from django.db import models
 from django.utils import timezone
 
-from controlplane.identity.models import DataPlane, Organization, PlatformUser, Workspace
-
-
-class TimestampedModel(models.Model):
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        abstract = True
+from controlplane.identity.models import DataPlane, Organization, PlatformUser, TimestampedModel, Workspace
 
 
 class Project(TimestampedModel):

@@ -31,6 +31,25 @@ class TimestampedModel(models.Model):
         abstract = True
 
 
+class HashedSecretModel(models.Model):
+    """A row that authenticates with a secret (password or client secret), kept only as a salted hash."""
+
+    secret_hash = models.CharField(max_length=256, blank=True, default="")
+
+    class Meta:
+        abstract = True
+
+    def set_secret(self, raw: str) -> None:
+        """Store a password (people) or client secret (machines) as a salted hash."""
+        self.secret_hash = make_password(raw)
+
+    def check_secret(self, raw: str) -> bool:
+        """Constant-time comparison against the stored hash; False when no secret is set."""
+        if not self.secret_hash or not raw:
+            return False
+        return check_password(raw, self.secret_hash)
+
+
 class Organization(TimestampedModel):
     name = models.CharField(max_length=200, unique=True)
 
@@ -70,7 +89,7 @@ class DataPlane(TimestampedModel):
         return self.name
 
 
-class PlatformUser(TimestampedModel):
+class PlatformUser(HashedSecretModel, TimestampedModel):
     """A platform identity: a person, a service account or a data plane's credentials."""
 
     class UserType(models.TextChoices):
@@ -88,7 +107,6 @@ class PlatformUser(TimestampedModel):
     data_plane = models.OneToOneField(
         DataPlane, null=True, blank=True, on_delete=models.CASCADE, related_name="credential_user"
     )
-    secret_hash = models.CharField(max_length=256, blank=True, default="")
     is_active = models.BooleanField(default=True)
     # Hash of the demo password the seed last applied: lets a re-seed tell "the demo password setting
     # changed" (apply it) from "the person changed their password" (keep it). Empty: not seeded.
@@ -109,22 +127,12 @@ class PlatformUser(TimestampedModel):
     def __str__(self) -> str:
         return self.email or self.client_id or str(self.id)
 
-    def set_secret(self, raw: str) -> None:
-        """Store a password (people) or client secret (machines) as a salted hash."""
-        self.secret_hash = make_password(raw)
-
-    def check_secret(self, raw: str) -> bool:
-        """Constant-time comparison against the stored hash; False when no secret is set."""
-        if not self.secret_hash or not raw:
-            return False
-        return check_password(raw, self.secret_hash)
-
     @property
     def display_name(self) -> str:
         return " ".join(part for part in (self.first_name, self.last_name) if part) or str(self)
 
 
-class OAuthClient(ClientMixin, TimestampedModel):
+class OAuthClient(ClientMixin, HashedSecretModel, TimestampedModel):
     """A registered OAuth client (the dashboard, ``scope-cli-client``).
 
     Service accounts and data planes are not rows here: the provider resolves their client ids to
@@ -133,7 +141,6 @@ class OAuthClient(ClientMixin, TimestampedModel):
 
     client_id = models.CharField(max_length=200, unique=True)
     name = models.CharField(max_length=200)
-    secret_hash = models.CharField(max_length=256, blank=True, default="")
     # Exact-match list; never a substring or prefix comparison.
     redirect_uris = models.JSONField(default=list, blank=True)
     post_logout_redirect_uris = models.JSONField(default=list, blank=True)
@@ -150,14 +157,6 @@ class OAuthClient(ClientMixin, TimestampedModel):
     @property
     def is_public(self) -> bool:
         return self.token_endpoint_auth_method == "none"
-
-    def set_secret(self, raw: str) -> None:
-        self.secret_hash = make_password(raw)
-
-    def check_secret(self, raw: str) -> bool:
-        if not self.secret_hash or not raw:
-            return False
-        return check_password(raw, self.secret_hash)
 
     # --- authlib ClientMixin -------------------------------------------------------------------
     @property
