@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 PYTHON312 := $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python3.12 /usr/bin/python3.12 /usr/local/bin/python3.12; do \
 	if $$p -c 'import sys; assert sys.version_info[:2] == (3, 12)' >/dev/null 2>&1; then echo $$p; break; fi; done)
 
-.PHONY: demo test test-postgres lint install clean
+.PHONY: demo serve test test-postgres lint install clean
 
 $(VENV)/.installed: pyproject.toml
 	@test -n "$(PYTHON312)" || { echo "Python 3.12 not found (pyenv install 3.12, or apt-get install python3.12)"; exit 1; }
@@ -23,6 +23,10 @@ install: $(VENV)/.installed
 
 demo: install
 	$(PY) manage.py demo --port $(PORT)
+
+# Production-like: gunicorn + AGENTS agent processes (PostgreSQL when DATABASE_URL is set).
+serve: install
+	PORT=$(PORT) bin/serve
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -4,9 +4,10 @@ Decisions the platform leaves open (reference §6.1), made here:
 - dequeue hands out the oldest ready job (``queued_at``, then id) of the caller's data plane whose
   memory requirement fits; priorities are stored and shown but do not reorder the queue;
 - each dequeue opens a `JobRun` numbered by the job's ``attempts`` (1 for the first run);
-- a run stays alive while its agent reports: every dequeue poll of its data plane (the ml-engine
-  polls several times a second while it works) and every log, error or state report extends the
-  lease. When the lease expires the run fails with an error and the job is re-queued, until
+- a run stays alive while its agent reports on it: every log, error or state report for that run
+  extends its lease. A dequeue poll does not: several agents share a data plane, and one live
+  agent's polls must not keep a dead agent's run alive forever. When the lease expires the run
+  fails with an error and the job is re-queued, until
   ``max_attempts`` runs have been used, then the job fails. A run the agent reports as ``failed``
   is final (task jobs are not idempotent).
 """
@@ -93,11 +94,6 @@ def dequeue_job(*, data_plane_id: uuid.UUID, memory_limit_mb: int) -> JobRun | N
     reap_expired_runs(data_plane_id=data_plane_id, now=now)
     # Outside the hand-out transaction, so concurrent callers never wait on these rows' locks.
     DataPlane.objects.filter(id=data_plane_id).update(last_check_in_time=now)
-    # The agent is alive: its running runs keep their leases (renewed once half of one is used, so
-    # most polls write nothing).
-    JobRun.objects.filter(
-        job__data_plane_id=data_plane_id, state=JobState.RUNNING, lease_expires_at__lt=now + lease_duration() / 2
-    ).update(lease_expires_at=now + lease_duration())
     with transaction.atomic():
         candidates = Job.objects.filter(
             data_plane_id=data_plane_id,

@@ -1,4 +1,4 @@
-"""The demo seed: identity first, then the platform data that hangs off it. Idempotent."""
+"""The demo seed: identity, then the platform data that hangs off it, then the engine store. Idempotent."""
 
 from __future__ import annotations
 
@@ -16,7 +16,11 @@ def seed_demo(*, dashboard_url: str | None = None) -> str:
     """
     from controlplane.identity.seed import seed_identity
     from controlplane.seed_platform import seed_platform
+    from dataplane.seed import seed_engine
 
     identity = seed_identity(dashboard_url=dashboard_url or settings.ARTHUR_HOST)
     platform = seed_platform()
-    return "; ".join(part for part in (identity, platform) if part)
+    # The engine store holds the same demo tasks, rules and keys the control plane caches, so a
+    # sync, patch or validate of a demo task works from the start.
+    engine = seed_engine()
+    return "; ".join(part for part in (identity, platform, engine) if part)

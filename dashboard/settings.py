@@ -191,7 +191,9 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "staticfiles"
-if MODE == "production":
+# Compressed, content-hashed static files (needs `collectstatic`): production, `make serve`, bench.
+STATIC_MANIFEST = env_bool("DJANGO_STATIC_MANIFEST", MODE == "production")
+if STATIC_MANIFEST:
     STORAGES = {
         "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
         "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},

@@ -141,9 +141,17 @@ def test_two_concurrent_dequeuers_drain_200_jobs_exactly_once(local_arthur, api_
     assert not Job.objects.filter(id__in=queued).exclude(state=JobState.RUNNING).exists()
 
 
-def test_polling_keeps_the_data_planes_runs_alive(seeded):
+def test_another_agents_polling_does_not_keep_a_dead_run_alive(seeded):
+    """Several agents share a data plane: one agent's polls must not extend another's run."""
     [job] = _enqueue(seeded)
-    run = jobs.dequeue_job(data_plane_id=seeded.data_plane_id, memory_limit_mb=100)
-    JobRun.objects.filter(id=run.id).update(lease_expires_at=timezone.now() + timedelta(milliseconds=1))
+    dead = jobs.dequeue_job(data_plane_id=seeded.data_plane_id, memory_limit_mb=100)
+    soon = timezone.now() + timedelta(milliseconds=300)
+    JobRun.objects.filter(id=dead.id).update(lease_expires_at=soon)
+    # A live agent polls right away: nothing to hand out, and the dead run's lease is untouched.
     assert jobs.dequeue_job(data_plane_id=seeded.data_plane_id, memory_limit_mb=100) is None
-    assert JobRun.objects.get(id=run.id).lease_expires_at > timezone.now() + timedelta(seconds=60)
+    assert JobRun.objects.get(id=dead.id).lease_expires_at == soon
+    _expire(dead)
+    # Its next poll reaps the dead run and takes the job over as attempt 2.
+    retry = jobs.dequeue_job(data_plane_id=seeded.data_plane_id, memory_limit_mb=100)
+    assert retry is not None and retry.job_id == job.id and retry.job_attempt == 2
+    assert JobRun.objects.get(id=dead.id).state == JobState.FAILED
