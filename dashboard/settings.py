@@ -152,10 +152,14 @@ DATABASE_URL = env("DATABASE_URL")
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
 else:
+    SQLITE_PATH = Path(env("SQLITE_PATH", str(VAR_DIR / "dashboard.sqlite3")))
+    # SQLite cannot create its folder, and Django's system checks open the database before any
+    # command runs: a fresh clone has no var/ yet.
+    SQLITE_PATH.parent.mkdir(parents=True, exist_ok=True)
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": env("SQLITE_PATH", str(VAR_DIR / "dashboard.sqlite3")),
+            "NAME": str(SQLITE_PATH),
             # Several threads (web server, agent) share the file in demo: wait rather than fail.
             "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
         }
