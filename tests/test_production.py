@@ -36,10 +36,12 @@ def test_not_embedded_mounts_no_local_arthur_url() -> None:
         "        missing.append(url)\n"
         "print(len(missing), any(a.startswith(('controlplane', 'dataplane')) for a in settings.INSTALLED_APPS))\n"
         "resolve('/healthz')\n"
+        "from django.test import Client\n"
+        "print(Client().get('/api/v1/users/me').status_code, Client().get('/api/v1/openapi.json').status_code)\n"
     )
     result = _run_django(code, ARTHUR_EMBEDDED="false", ARTHUR_HOST="https://platform.example.com")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["5", "False"]
+    assert result.stdout.split() == ["5", "False", "404", "404"]
 
 
 def test_embedded_mounts_local_arthur() -> None:
