@@ -3,13 +3,15 @@
 Every change that Arthur runs as a job goes through a ``tasks_ui.services`` function that starts it
 once per form key; the answer is the job tracker (HTMX) or a redirect to the page that shows it. A
 refusal keeps the form and everything typed, with Arthur's message next to the field it names.
-Permissions are Arthur's: a forbidden change is answered by ``arthur_page`` naming the permission.
+Permissions are Arthur's: a forbidden change is answered by ``arthur_page`` naming the permission,
+except on forms with something typed (create, link, review, delete, connection info), which are shown
+again with the permission named, as when Arthur is unavailable.
 """
 
 from __future__ import annotations
 
 import uuid
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -23,10 +25,10 @@ from django.views.decorators.vary import vary_on_headers
 from accounts.tokens import user_client
 from arthur_api.client import ArthurClient
 from arthur_api.engine import EngineClient, EngineKeyRefused, ValidationResult
-from arthur_api.errors import ArthurNotFound, ArthurRejected, ArthurUnavailable
+from arthur_api.errors import ArthurForbidden, ArthurNotFound, ArthurRejected, ArthurUnavailable
 from arthur_api.records import Project
 from tasks_ui import drafts, selectors, services
-from tasks_ui.failures import arthur_page, soft
+from tasks_ui.failures import arthur_page, missing_permission, soft
 from tasks_ui.forms import (
     RULE_TYPE_HELP,
     ChangeForm,
@@ -84,8 +86,14 @@ def _project(request: HttpRequest, project_id: str) -> Project | None:
     return soft(lambda: selectors.project_get(client=client, user=request.user, project_id=project_id)).value
 
 
-def _unavailable(exc: ArthurUnavailable) -> str:
-    """The form error for a submit that could not reach Arthur (the form keeps what was typed)."""
+def _not_sent(exc: ArthurUnavailable | ArthurForbidden) -> str:
+    """The form error for a change Arthur did not take: unavailable, or not allowed (naming the permission).
+
+    Either way the form is shown again with everything typed, rather than a failure page that loses it.
+    """
+    if isinstance(exc, ArthurForbidden):
+        permission = missing_permission(exc) or "required"
+        return f"Not allowed: this change needs the {permission} permission. Your input is kept."
     return f"Arthur is unavailable ({exc.message}). Your input is kept: send the form again in a moment."
 
 
@@ -191,8 +199,8 @@ def rule_review(request: HttpRequest, project_id: str, model_id: str) -> HttpRes
             )
         except ArthurRejected as exc:
             form.add_api_errors(exc)
-        except ArthurUnavailable as exc:
-            form.add_error(None, _unavailable(exc))
+        except (ArthurUnavailable, ArthurForbidden) as exc:
+            form.add_error(None, _not_sent(exc))
         else:
             if started:
                 drafts.draft_discard(request.session, model_id)
@@ -270,8 +278,8 @@ def task_delete(request: HttpRequest, project_id: str, model_id: str) -> HttpRes
                 model_id=model_id,
                 task_name=name,
             )
-        except ArthurUnavailable as exc:
-            form.add_error(None, _unavailable(exc))
+        except (ArthurUnavailable, ArthurForbidden) as exc:
+            form.add_error(None, _not_sent(exc))
         else:
             return _started(request, client, job_id, then=_project_url(project_id))
     context = {
@@ -325,8 +333,8 @@ def _project_form_page(
                 )
         except ArthurRejected as exc:
             form.add_api_errors(exc, {"name": "name", "connector_id": "connector_id", "task_id": "task_id"})
-        except ArthurUnavailable as exc:
-            form.add_error(None, _unavailable(exc))
+        except (ArthurUnavailable, ArthurForbidden) as exc:
+            form.add_error(None, _not_sent(exc))
         else:
             return _started(request, client, job_id, then=_project_url(project_id, onboarding=onboarding))
     context = {
@@ -426,8 +434,8 @@ def connection_info_edit(request: HttpRequest, project_id: str, model_id: str) -
                 services.connection_info_put(client=client, model_id=model_id, body=form.put_body())
             except ArthurRejected as exc:
                 form.add_api_errors(exc, ConnectionInfoForm.API_FIELDS)
-            except ArthurUnavailable as exc:
-                form.add_error(None, _unavailable(exc))
+            except (ArthurUnavailable, ArthurForbidden) as exc:
+                form.add_error(None, _not_sent(exc))
             else:
                 messages.success(request, "Connection info saved.")
                 return redirect(_task_url(project_id, model_id) + "#connection-info")
@@ -501,6 +509,10 @@ def _validate(client: ArthurClient, model_id: str, form: TryItForm) -> dict[str,
     if connection is None or state.task is None:
         form.add_error(None, "This task has no connection info or has not been synced yet: there is nothing to call.")
         return {}
+    if urlsplit(connection.api_host).scheme.lower() not in {"http", "https"}:
+        # Arthur stores any api_host it is given; the dashboard only ever calls an http(s) engine.
+        form.add_error(None, "The task's API host is not an http(s) URL, so the engine cannot be called: fix it.")
+        return {}
     engine = EngineClient(connection.api_host, connection.validation_key.key.get_secret_value())
     results: dict[str, ValidationResult] = {}
     try:
@@ -509,6 +521,10 @@ def _validate(client: ArthurClient, model_id: str, form: TryItForm) -> dict[str,
             results["response"] = engine.validate_response(state.task.id, form.cleaned_data["response"])
     except EngineKeyRefused:
         form.add_error(None, "The engine refused the task's validation key: regenerate it or fix the connection info.")
+    except ArthurForbidden as exc:
+        # The engine's 403 is about the validation key's reach, not the person's platform permissions:
+        # it belongs next to the prompt, not on arthur_page's "missing permission" page.
+        form.add_error(None, f"The engine did not allow this call: {exc.message}")
     except ArthurNotFound:
         form.add_error(None, "The engine does not know this task.")
     except ArthurUnavailable as exc:
