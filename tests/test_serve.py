@@ -41,7 +41,7 @@ def _free_port() -> int:
 
 
 def _processes() -> dict[int, tuple[int, str]]:
-    out = subprocess.run(["ps", "-eo", "pid=,ppid=,args="], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(["ps", "-ww", "-eo", "pid=,ppid=,args="], capture_output=True, text=True, check=True).stdout
     table = {}
     for line in out.splitlines():
         pid, ppid, args = line.strip().split(None, 2)
@@ -70,18 +70,18 @@ def served() -> Iterator[dict]:
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
         conn.execute(f'CREATE DATABASE "{name}"')
-    port = _free_port()
+    port, arthur_port = _free_port(), _free_port()
     url = f"http://127.0.0.1:{port}"
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PYTEST_"))},
         "PY": sys.executable,
         "PORT": str(port),
+        "ARTHUR_PORT": str(arthur_port),
         "AGENTS": "2",
         "WEB_CONCURRENCY": "2",
         "DASHBOARD_MODE": "demo",
         "DATABASE_URL": urlunsplit(base._replace(path=f"/{name}")),
         "REDIS_URL": "redis://127.0.0.1:6379/15",
-        "ARTHUR_HOST": url,
         "GUNICORN_ACCESSLOG": "/dev/null",
         "LOG_LEVEL": "WARNING",
     }
@@ -102,7 +102,7 @@ def served() -> Iterator[dict]:
             time.sleep(0.5)
         else:
             pytest.fail(f"bin/serve did not become ready; see {log.name}")
-        yield {"url": url, "pid": proc.pid}
+        yield {"url": url, "arthur": f"http://127.0.0.1:{arthur_port}", "pid": proc.pid, "port": port}
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
@@ -114,20 +114,25 @@ def served() -> Iterator[dict]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def _gunicorn(pid: int) -> tuple[int, set[int]]:
+def _gunicorn(pid: int, port: int) -> tuple[int, set[int]]:
+    """The gunicorn master bound to `port` and its worker processes."""
     tree = _descendants(pid)
-    master = next(p for p, (ppid, args) in tree.items() if "gunicorn" in args and ppid == pid)
+    masters = [p for p, (ppid, args) in tree.items() if "gunicorn" in args and ppid == pid and f":{port}" in args]
+    assert len(masters) == 1, tree
+    master = masters[0]
     workers = {p for p, (ppid, args) in tree.items() if ppid == master}
     return master, workers
 
 
 def test_serve_runs_workers_and_agents_that_drain_a_burst_exactly_once(served) -> None:
-    master, workers = _gunicorn(served["pid"])
+    _, workers = _gunicorn(served["pid"], served["port"])
+    _, arthur_workers = _gunicorn(served["pid"], int(served["arthur"].rsplit(":", 1)[1]))
     agents = [p for p, (_, args) in _descendants(served["pid"]).items() if "manage.py dataplane" in args]
-    assert len(workers) >= 2
+    assert len(workers) >= 2 and len(arthur_workers) >= 2
     assert len(agents) == 2
 
-    api = ArthurClient(served["url"], ClientCredentialsAuth("arthur-sa-demo", "arthur-sa-demo-secret", served["url"]))
+    arthur = served["arthur"]
+    api = ArthurClient(arthur, ClientCredentialsAuth("arthur-sa-demo", "arthur-sa-demo-secret", arthur))
     submitted = [api.sync_task(DEMO_MODELS[i % len(DEMO_MODELS)]).job_id for i in range(200)]
     assert len(set(submitted)) == 200
 
@@ -152,11 +157,11 @@ def test_serve_runs_workers_and_agents_that_drain_a_burst_exactly_once(served) -
 def test_redis_sessions_survive_a_web_worker_restart(served) -> None:
     browser = sign_in(served["url"], "editor@example.com")
     assert "Eddie Editor" in browser.get(served["url"] + "/", timeout=10).text
-    master, before = _gunicorn(served["pid"])
+    master, before = _gunicorn(served["pid"], served["port"])
     os.kill(master, signal.SIGHUP)  # gunicorn replaces every worker process
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        _, after = _gunicorn(served["pid"])
+        _, after = _gunicorn(served["pid"], served["port"])
         if after and not (after & before) and len(after) >= 2:
             break
         time.sleep(0.3)
