@@ -12,6 +12,7 @@ embedded identity provider, which writes to the same database, from answering th
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Mapping
@@ -28,7 +29,7 @@ from django.http import HttpRequest
 from accounts import oauth
 from accounts.models import ArthurAccount
 from arthur_api.auth import BearerTokenAuth
-from arthur_api.client import ArthurClient
+from arthur_api.client import ArthurClient, new_session
 from arthur_api.errors import ArthurUnauthenticated, ArthurUnavailable
 
 logger = logging.getLogger(__name__)
@@ -119,16 +120,34 @@ _WAIT = object()  # another request holds the lease
 _EXPIRED = object()  # no refresh token left: sign in again
 
 
+def _usable(account: ArthurAccount | None, rejected: str | None, now: float) -> str | None:
+    """The account's access token when it is neither rejected nor about to expire."""
+    if account is None or not account.access_token or account.access_token == rejected:
+        return None
+    if (account.expires_at or 0) - REFRESH_LEEWAY_SECONDS > now:
+        return account.access_token
+    return None
+
+
 def _take_token_or_lease(user_id: int, rejected: str | None) -> str | _Lease | object:
-    """Under the row lock: the current token if usable, else a new lease, else _WAIT or _EXPIRED."""
+    """The current token if usable, else (under the row lock) a new lease, else _WAIT or _EXPIRED.
+
+    The common case, a token that is still good, is a plain read: the lock only guards the refresh
+    decision, so it is taken only when a refresh looks due (and the check is repeated under it).
+    """
+    current = ArthurAccount.objects.filter(user_id=user_id).only("access_token", "expires_at").first()
+    token = _usable(current, rejected, time.time())
+    if token is not None:
+        return token
     with transaction.atomic():
         account = ArthurAccount.objects.select_for_update().filter(user_id=user_id).first()
         if account is None or not account.access_token:
             return _EXPIRED
         now = time.time()
         expires_at = account.expires_at or 0
-        if account.access_token != rejected and expires_at - REFRESH_LEEWAY_SECONDS > now:
-            return account.access_token
+        token = _usable(account, rejected, now)
+        if token is not None:
+            return token
         if not account.refresh_token:
             account.clear_tokens()
             account.save()
@@ -197,23 +216,39 @@ def _expires_at(token: Mapping[str, Any]) -> int | None:
 
 
 class UserTokenProvider:
-    """Hands ``BearerTokenAuth`` the person's token and refreshes it after a 401."""
+    """Hands ``BearerTokenAuth`` the person's token and refreshes it after a 401.
+
+    A provider lives for one client, i.e. one request: the token it read is reused for
+    ``REUSE_SECONDS`` instead of being read from the database for every upstream call. That is safe
+    because a stored token is only handed out while it has more than ``REFRESH_LEEWAY_SECONDS`` to
+    live; the rare exceptions (a fallback while the provider is down, a token issued with a lifetime
+    shorter than the reuse window) end in a 401, which still forces a fresh read and refresh through
+    ``refresh_after_401``.
+    """
+
+    REUSE_SECONDS = REFRESH_LEEWAY_SECONDS / 2
 
     def __init__(self, user_id: int) -> None:
         self.user_id = user_id
         self._last: str | None = None
+        self._read_at = 0.0
 
     def token(self) -> str:
-        self._last = access_token_for(self.user_id)
-        return self._last
+        if self._last is not None and time.monotonic() - self._read_at < self.REUSE_SECONDS:
+            return self._last
+        return self._remember(access_token_for(self.user_id))
 
     def refresh_after_401(self) -> bool:
         """Refresh the token Arthur just refused; False when that is not possible."""
         try:
-            self._last = access_token_for(self.user_id, rejected=self._last)
+            self._remember(access_token_for(self.user_id, rejected=self._last))
         except SignInRequired:
             return False
         return True
+
+    def _remember(self, token: str) -> str:
+        self._last, self._read_at = token, time.monotonic()
+        return token
 
 
 def user_client(request_or_user: HttpRequest | AbstractBaseUser) -> ArthurClient:
@@ -227,4 +262,20 @@ def user_client(request_or_user: HttpRequest | AbstractBaseUser) -> ArthurClient
         raise SignInRequired("not signed in")
     provider = UserTokenProvider(user.pk)
     auth = BearerTokenAuth(provider.token, on_unauthorized=provider.refresh_after_401)
-    return ArthurClient(settings.ARTHUR_HOST, auth, timeout=settings.ARTHUR_HTTP_TIMEOUT)
+    return ArthurClient(
+        settings.ARTHUR_HOST, auth, timeout=settings.ARTHUR_HTTP_TIMEOUT, session=_shared_session(settings.ARTHUR_HOST)
+    )
+
+
+# One pooled session per Arthur host, shared by every request of this process, so page views reuse
+# open (TLS) connections. It carries no credentials: each client passes its person's auth per call.
+_sessions: dict[str, requests.Session] = {}
+_sessions_lock = threading.Lock()
+
+
+def _shared_session(host: str) -> requests.Session:
+    with _sessions_lock:
+        session = _sessions.get(host)
+        if session is None:
+            session = _sessions[host] = new_session(settings.ARTHUR_HTTP_TIMEOUT)
+        return session

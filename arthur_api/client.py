@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
+from http.cookiejar import DefaultCookiePolicy
 from typing import Any
 
 import requests
@@ -106,12 +107,32 @@ class _TimeoutAdapter(HTTPAdapter):
         return super().send(request, **kwargs)
 
 
+def new_session(timeout: float | tuple[float, float] | None = None, retry: Retry | None = None) -> requests.Session:
+    """A ``requests.Session`` set up for Arthur: default timeout, read-only retries, JSON headers, no auth."""
+    session = requests.Session()
+    session.headers["User-Agent"] = USER_AGENT
+    session.headers["Accept"] = "application/json"
+    # The API authenticates by bearer token only; a shared session must never keep one person's
+    # cookies and send them with another person's calls.
+    session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+    adapter = _TimeoutAdapter(
+        timeout if timeout is not None else DEFAULT_TIMEOUT, retry if retry is not None else default_retry()
+    )
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
 class ArthurClient:
     """A client for one Arthur platform (``base_url``, e.g. ``https://platform.arthur.ai``).
 
     ``auth`` is a ``BearerTokenAuth`` (a person) or ``ClientCredentialsAuth`` (a machine). One
     ``requests.Session`` is reused for every call (connection pooling); the client is safe to share
     between threads as long as its auth object is (both provided ones are).
+
+    ``session`` lets many short-lived clients (one per page view) share one pooled session, built
+    with ``new_session()``, so they reuse open connections. Credentials never live on the session:
+    ``auth`` is passed with every call. A shared session is not closed by ``close()``.
     """
 
     def __init__(
@@ -121,22 +142,21 @@ class ArthurClient:
         *,
         timeout: float | tuple[float, float] | None = None,
         retry: Retry | None = None,
+        session: requests.Session | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.auth = auth
         self.timeout = timeout if timeout is not None else DEFAULT_TIMEOUT
-        self.session = requests.Session()
-        self.session.headers["User-Agent"] = USER_AGENT
-        self.session.headers["Accept"] = "application/json"
-        adapter = _TimeoutAdapter(self.timeout, retry if retry is not None else default_retry())
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
+        self._owns_session = session is None
+        self.session = session if session is not None else new_session(self.timeout, retry)
 
     def __repr__(self) -> str:
         return f"ArthurClient({self.base_url!r})"
 
     def close(self) -> None:
-        self.session.close()
+        """Close the connections of a session this client made itself (a shared one stays open)."""
+        if self._owns_session:
+            self.session.close()
 
     # --- the one place failures are mapped ----------------------------------------------------
 

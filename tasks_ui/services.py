@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from arthur_api.client import ArthurClient
 from arthur_api.errors import ArthurNotFound, ArthurRejected, ArthurUnavailable
-from arthur_api.records import ConnectionInfo, Job
+from arthur_api.records import TERMINAL_JOB_STATES, ConnectionInfo, Job
 from tasks_ui.models import LedgerEntry
 
 
@@ -61,11 +61,18 @@ def ledger_update_outcome(*, job: Job) -> int:
 
     Returns the number of rows changed (0 when the job is not in the ledger or already up to date).
     A terminal outcome is never overwritten: a finished job cannot change.
+
+    Polls call this every few seconds, mostly with nothing new: a cheap read decides whether to
+    write at all, so an unchanged poll takes no write lock. The update stays filtered, so a
+    concurrent poll that got there first still wins.
     """
+    outcome = LedgerEntry.objects.filter(job_id=job.id).values_list("outcome", flat=True).first()
+    if outcome is None or outcome == job.state or outcome in TERMINAL_JOB_STATES:
+        return 0
     return (
         LedgerEntry.objects.filter(job_id=job.id)
         .exclude(outcome=job.state)
-        .exclude(outcome__in=["completed", "failed", "cancelled"])
+        .exclude(outcome__in=TERMINAL_JOB_STATES)
         .update(outcome=job.state, finished_at=job.finished_at, updated_at=timezone.now())
     )
 

@@ -113,3 +113,22 @@ def test_readyz_names_a_broken_cache(client, settings, monkeypatch) -> None:
     monkeypatch.setattr(cache, "set", down)
     body = client.get("/readyz").json()
     assert body["cache"] == "unavailable: ConnectionError"
+
+
+def test_gunicorn_recycles_workers_with_a_jitter_of_half_max_requests() -> None:
+    """Workers started together must not all restart together: the jitter spreads them out."""
+    code = (
+        "import runpy, json\n"
+        "c = runpy.run_path('dashboard/gunicorn.conf.py')\n"
+        "print(json.dumps({k: c[k] for k in ('max_requests', 'max_requests_jitter')}))\n"
+    )
+
+    def config(**overrides: str) -> dict:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GUNICORN_MAX_REQUESTS")} | overrides
+        done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    assert config() == {"max_requests": 2000, "max_requests_jitter": 1000}
+    assert config(GUNICORN_MAX_REQUESTS="600") == {"max_requests": 600, "max_requests_jitter": 300}
+    assert config(GUNICORN_MAX_REQUESTS_JITTER="50") == {"max_requests": 2000, "max_requests_jitter": 50}

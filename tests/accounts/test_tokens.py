@@ -213,3 +213,61 @@ def test_user_client_refuses_anonymous(rf) -> None:
     request.user = AnonymousUser()
     with pytest.raises(SignInRequired):
         user_client(request)
+
+
+# --- per-request cost: no lock for a good token, one read per client, one pooled session ---------
+
+
+@pytest.mark.django_db
+def test_a_fresh_token_is_one_plain_read_without_a_transaction(idp) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    account = make_account(expires_in=300)
+    with CaptureQueriesContext(connection) as queries:
+        assert access_token_for(account.user_id) == "access-1"
+    sql = [q["sql"].upper() for q in queries]
+    assert len(sql) == 1, sql  # no SAVEPOINT/lock round trips around it
+    assert sql[0].startswith("SELECT") and "FOR UPDATE" not in sql[0]
+
+
+@pytest.mark.django_db
+def test_one_client_reads_the_token_once_for_several_calls(idp) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    account = make_account(expires_in=300)
+    idp.mock.add("GET", f"{HOST}/api/v1/users/me", json=samples.user())
+    client = user_client(account.user)
+    with CaptureQueriesContext(connection) as queries:
+        for _ in range(3):
+            client.get_users_me()
+    assert len(queries) == 1
+    calls = [c.request.headers["Authorization"] for c in idp.mock.calls if c.request.url.endswith("/users/me")]
+    assert calls == ["Bearer access-1"] * 3
+
+
+@pytest.mark.django_db
+def test_user_clients_share_one_pooled_session_but_never_credentials(idp) -> None:
+    first = make_account(expires_in=300, access_token="access-eddie")
+    other_user = get_user_model().objects.create(username="viewer@example.com")
+    ArthurAccount.objects.create(
+        user=other_user, issuer="x", subject="user-456", access_token="access-vera", refresh_token="r",
+        expires_at=int(time.time()) + 300,
+    )
+    idp.mock.add("GET", f"{HOST}/api/v1/users/me", json=samples.user(), headers={"Set-Cookie": "sid=eddie; Path=/"})
+
+    eddie, eddie_again, vera = user_client(first.user), user_client(first.user), user_client(other_user)
+    assert eddie.session is eddie_again.session is vera.session
+    assert eddie.session.get_adapter(HOST) is vera.session.get_adapter(HOST)
+    assert eddie.session.auth is None
+
+    eddie.get_users_me()
+    vera.get_users_me()
+    eddie.close()  # a shared session outlives the client that used it
+    eddie_again.get_users_me()
+
+    sent = [c.request.headers for c in idp.mock.calls if c.request.url.endswith("/users/me")]
+    assert [h["Authorization"] for h in sent] == ["Bearer access-eddie", "Bearer access-vera", "Bearer access-eddie"]
+    assert all("Cookie" not in h for h in sent)  # one person's cookies never ride along with another's call
+    assert len(vera.session.cookies) == 0

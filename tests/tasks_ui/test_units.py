@@ -122,3 +122,28 @@ def test_ledger_record_is_idempotent_and_outcome_never_leaves_a_terminal_state(d
     assert ledger_update_outcome(job=running) == 0
     entry = LedgerEntry.objects.get(job_id="j1")
     assert entry.outcome == "completed" and entry.finished_at == NOW
+
+
+@pytest.mark.django_db
+def test_ledger_update_outcome_writes_only_when_the_state_changes(django_user_model) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tasks_ui.services import ledger_record, ledger_update_outcome
+
+    user = django_user_model.objects.create(username="eddie")
+    ledger_record(user=user, job="j1", kind="fetch_model_task", project_id="p", idempotency_key="k1")
+    running = job("fetch_model_task", {}).model_copy(update={"state": "running"})
+    done = running.model_copy(update={"state": "completed", "finished_at": NOW})
+    unknown = running.model_copy(update={"id": "not-in-the-ledger"})
+
+    def writes(for_job) -> list[str]:
+        with CaptureQueriesContext(connection) as queries:
+            ledger_update_outcome(job=for_job)
+        return [q["sql"] for q in queries if q["sql"].lstrip().upper().startswith("UPDATE")]
+
+    assert len(writes(running)) == 1  # queued → running: one write
+    assert writes(running) == []  # the next poll, still running: no write
+    assert len(writes(done)) == 1
+    assert writes(done) == []  # a finished job polled again (served from cache): no write
+    assert writes(unknown) == []  # not submitted through the dashboard: no write
