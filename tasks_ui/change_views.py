@@ -105,16 +105,31 @@ def _task_name(client: ArthurClient, model_id: str) -> str:
 # --- rule draft -----------------------------------------------------------------------------------
 
 
+def _rules_url(project_id: str, model_id: str, rules_page: str) -> str:
+    """The task page at the rules page a change was made from (a number, else the first page)."""
+    query = {"rules_page": rules_page} if rules_page.isdigit() and rules_page != "1" else {}
+    return _task_url(project_id, model_id, **query) + "#rules"
+
+
 @require_POST
 @login_required
 @arthur_page
-def rule_draft_toggle(request: HttpRequest, project_id: str, model_id: str, rule_id: str) -> HttpResponse:
-    """Mark a rule to be enabled, disabled or archived in the draft (or undo that); nothing is sent yet."""
-    form = DraftToggleForm(request.POST)
-    if not form.is_valid():
+def rule_draft_toggle(request: HttpRequest, project_id: str, model_id: str) -> HttpResponse:
+    """Mark a rule to be enabled, disabled or archived in the draft (or undo that); nothing is sent yet.
+
+    The task page has one form for all rules: the pressed button sends ``toggle=<change>:<rule id>``.
+    A malformed value, a rule not in this task or a change the engine would refuse (archiving a default
+    rule) leaves the draft unchanged and says why. The answer is a redirect to the same rules page; an
+    HTMX request follows it and gets only the rules region (its ``HX-Target`` is kept).
+    """
+    back = _rules_url(project_id, model_id, request.POST.get("rules_page", ""))
+    change, _, rule_id = request.POST.get("toggle", "").partition(":")
+    form = DraftToggleForm({"toggle": change})
+    if not form.is_valid() or not _is_uuid(rule_id):
         messages.error(request, "Unknown rule change.")
-        return redirect(_task_url(project_id, model_id) + "#rules")
+        return redirect(back)
     toggle = form.cleaned_data["toggle"]
+    rule_id = rule_id.lower()
     draft = drafts.draft_get(request.session, model_id)
     if toggle == "undo":
         draft.set_toggle(rule_id, None)
@@ -124,10 +139,18 @@ def rule_draft_toggle(request: HttpRequest, project_id: str, model_id: str, rule
         reason = "This rule is not associated with this task." if rule is None else drafts.toggle_allowed(rule, toggle)
         if reason:
             messages.error(request, reason)
-            return redirect(_task_url(project_id, model_id) + "#rules")
+            return redirect(back)
         draft.set_toggle(rule_id, toggle)
     drafts.draft_save(request.session, model_id, draft)
-    return redirect(_task_url(project_id, model_id) + "#rules")
+    return redirect(back)
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
 
 
 @GET_POST

@@ -43,6 +43,8 @@ PROJECTS_PER_PAGE = 20
 MODELS_PER_PAGE = 20
 JOBS_PER_PAGE = 20
 LEDGER_PER_PAGE = 25
+# A page of rules stays small (about 20 KB of HTML) however many rules a task has.
+RULES_PER_PAGE = 50
 
 
 def _wants_partial(request: HttpRequest) -> bool:
@@ -204,7 +206,9 @@ def _task_model_rows(
 def task_detail(request: HttpRequest, project_id: str, model_id: str) -> HttpResponse:
     """A task's cached state, rules and connection info, in at most three calls to Arthur.
 
-    An HTMX request (the panel re-reading itself after a job finished) gets only ``#task-panel``.
+    The rules are shown ``RULES_PER_PAGE`` at a time (``?rules_page=N``; out of range: the nearest
+    page). An HTMX request targeting ``#rules-table`` (a page link, a rule change) gets only that
+    region; any other HTMX request (the panel re-reading itself after a job finished) gets ``#task-panel``.
     """
     client = user_client(request)
     can = soft(
@@ -217,6 +221,7 @@ def task_detail(request: HttpRequest, project_id: str, model_id: str) -> HttpRes
     if state.unavailable and can.unavailable:
         # Nothing at all could be read: the whole page says so.
         raise ArthurUnavailable(state.unavailable)
+    task = state.value.task if state.value else None
     connection = None
     if permissions.get("model_task_get_connection_info"):
         connection = soft(lambda: selectors.connection_info_get(client=client, model_id=model_id))
@@ -226,7 +231,8 @@ def task_detail(request: HttpRequest, project_id: str, model_id: str) -> HttpRes
         "model_id": model_id,
         "can": permissions,
         "state": state.value,
-        "task": state.value.task if state.value else None,
+        "task": task,
+        "rules_page": Paginator(task.rules if task else [], RULES_PER_PAGE).get_page(request.GET.get("rules_page")),
         "connection": connection.value if connection else None,
         "connection_unavailable": connection.unavailable if connection else None,
         "unavailable": state.unavailable or can.unavailable,
@@ -235,7 +241,9 @@ def task_detail(request: HttpRequest, project_id: str, model_id: str) -> HttpRes
         "started_job": _started_job(request, client),
         "keys": {action: new_idempotency_key() for action in ("sync", "regenerate", "delete_connection")},
     }
-    template = "tasks_ui/task.html#task-panel" if _wants_partial(request) else "tasks_ui/task.html"
+    template = "tasks_ui/task.html"
+    if _wants_partial(request):
+        template += "#rules-table" if request.htmx.target == "rules-table" and task else "#task-panel"
     return render(request, template, context)
 
 

@@ -127,6 +127,7 @@ def test_the_corpus_renders_inert_everywhere(page: Page, local_arthur, hostile, 
 
     # A hostile rule into the draft, then its review page.
     page.locator("button[data-toggle='disable']").first.click()
+    expect(page.locator("tr[data-pending='disable']")).to_have_count(1)  # the change form is HTMX: wait for it
     page.goto(f"{local_arthur}{task_url}rules/review")
     _assert_inert(page, (CORPUS[0],))
 

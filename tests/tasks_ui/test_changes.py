@@ -66,7 +66,7 @@ def test_draft_review_submit_is_one_patch_job(sign_in, support_bot, editor_api, 
     ssn = _rule(editor_api, support_bot.model_id, "SSN Regex Rule")
     assert ssn.enabled
 
-    response = client.post(_task_url(support_bot, f"rules/{ssn.id}/draft"), {"toggle": "disable"})
+    response = client.post(_task_url(support_bot, "rules/draft"), {"toggle": f"disable:{ssn.id}"})
     assert response.status_code == 302
     response = client.post(
         _task_url(support_bot, "rules/new"),
@@ -181,7 +181,7 @@ def test_default_rules_cannot_be_archived(sign_in, support_bot, editor_api) -> N
     page = client.get(_task_url(support_bot)).content.decode()
     assert "Default rules cannot be archived" in page
     default = _rule(editor_api, support_bot.model_id, "Default PII Rule")
-    response = client.post(_task_url(support_bot, f"rules/{default.id}/draft"), {"toggle": "archive"}, follow=True)
+    response = client.post(_task_url(support_bot, "rules/draft"), {"toggle": f"archive:{default.id}"}, follow=True)
     assert "Default rules cannot be deleted" in response.content.decode()
     assert "pending change" not in response.content.decode()
 

@@ -93,7 +93,7 @@ CASES = [
     Case("connection_info_delete_form", lambda i: f"{_task(i)}/connection/delete", offline=True),
     Case("try_it_form", lambda i: f"{_task(i)}/try", offline=True),
     # --- POST forms whose only Arthur calls are reads ---
-    Case("rule_draft_toggle", lambda i: f"{_task(i)}/rules/{i.rule}/draft", "POST", {"toggle": "disable"}),
+    Case("rule_draft_toggle", lambda i: f"{_task(i)}/rules/draft", "POST", {"toggle": f"disable:{uuid.UUID(int=1)}"}),
     # --- POST forms: the change fails, the reads that render the form work ---
     Case(
         "task_create",
