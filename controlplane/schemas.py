@@ -463,12 +463,18 @@ class PutJobState(Schema):
     job_state: JobStateName
 
 
+# Integers stored in or compared with 32-bit integer columns: a larger value would fail in the
+# database (a 500) instead of in validation (a 422).
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+Int32 = Annotated[int, Field(ge=INT32_MIN, le=INT32_MAX)]
+
+
 class PatchJob(Schema):
-    max_attempts: Annotated[int, Field(ge=1)] | None
+    max_attempts: Annotated[int, Field(ge=1, le=INT32_MAX)] | None
 
 
 class JobDequeueParameters(Schema):
-    memory_limit_mb: StrictInt
+    memory_limit_mb: Annotated[StrictInt, Field(ge=INT32_MIN, le=INT32_MAX)]
     discovery_source_test: StrictBool | None = None
 
 

@@ -88,6 +88,11 @@ LOCAL_ARTHUR_REFRESH_TOKEN_TTL = env_int("LOCAL_ARTHUR_REFRESH_TOKEN_TTL", 24 * 
 # Seconds a device-flow client must wait between polls (RFC 8628 `interval`).
 LOCAL_ARTHUR_DEVICE_INTERVAL = env_int("LOCAL_ARTHUR_DEVICE_INTERVAL", 5)
 LOCAL_ARTHUR_DEMO_PASSWORD = env("LOCAL_ARTHUR_DEMO_PASSWORD", "arthur-demo")
+# Failed client authentications (wrong or unknown client secret) at the token, device and revocation
+# endpoints allowed per client id and per client address in each window before answering 429.
+LOCAL_ARTHUR_TOKEN_FAILURES_PER_CLIENT = env_int("LOCAL_ARTHUR_TOKEN_FAILURES_PER_CLIENT", 10)
+LOCAL_ARTHUR_TOKEN_FAILURES_PER_ADDRESS = env_int("LOCAL_ARTHUR_TOKEN_FAILURES_PER_ADDRESS", 30)
+LOCAL_ARTHUR_TOKEN_FAILURE_WINDOW = env_int("LOCAL_ARTHUR_TOKEN_FAILURE_WINDOW", 900)
 # A job run whose agent reports nothing (dequeue, logs, errors, state) for this long is failed and retried.
 LOCAL_ARTHUR_JOB_LEASE_SECONDS = env_int("LOCAL_ARTHUR_JOB_LEASE_SECONDS", 120)
 DATAPLANE_CLIENT_ID = env("DATAPLANE_CLIENT_ID", "data-plane-demo")
@@ -220,6 +225,9 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
 SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", False)
 if env_bool("DJANGO_BEHIND_TLS_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# HSTS preload is a commitment for the whole domain, made by submitting it to the browsers' list: it
+# stays the operator's choice (DJANGO_HSTS_PRELOAD), so its advisory deploy check is silenced when off.
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 X_FRAME_OPTIONS = "DENY"
 SECURE_REFERRER_POLICY = "same-origin"
 # Strict CSP: scripts and styles come only from our own static files (htmx is configured through a

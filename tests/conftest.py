@@ -46,3 +46,13 @@ def api_token(db):
         return issue_access_token(user, client_id="test-fixture", expires_in=expires_in).access_token
 
     return mint
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Each test starts with an empty cache: throttles, rate-limit counters and cached job states
+    from one test must never decide another's outcome (the locmem cache lives for the process)."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield

@@ -402,6 +402,8 @@ class ProviderServer(AuthorizationServer):
 
 class ActiveBearerValidator(BearerTokenValidator):
     def authenticate_token(self, token_string):
+        if "\x00" in token_string:  # PostgreSQL cannot even compare text with NUL
+            return None
         return OAuth2Token.objects.select_related("user", "user__organization").filter(
             access_token=token_string
         ).first()

@@ -16,7 +16,7 @@ from controlplane.identity.models import OAuth2Token, PlatformUser
 
 def resolve_access_token(raw: str) -> PlatformUser | None:
     """The active user behind an unexpired, unrevoked access token, or None."""
-    if not raw or len(raw) > 255:
+    if not raw or len(raw) > 255 or "\x00" in raw:  # PostgreSQL cannot even compare text with NUL
         return None
     token = OAuth2Token.objects.select_related("user", "user__organization").filter(access_token=raw).first()
     if token is None or not token.is_access_active(int(time.time())) or not token.user.is_active:

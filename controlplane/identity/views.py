@@ -8,6 +8,7 @@ from functools import wraps
 from urllib.parse import urlencode
 
 from authlib.oauth2 import OAuth2Error
+from authlib.oauth2.rfc6749 import InvalidRequestError
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
@@ -16,7 +17,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from controlplane.identity import device, signin
+from controlplane.identity import device, signin, throttle
 from controlplane.identity.keys import ALGORITHM, public_jwks
 from controlplane.identity.server import SCOPES, endpoint_url, issuer, require_oauth, server, user_info
 
@@ -35,6 +36,33 @@ def no_referrer(view):
     return wrapped
 
 
+def _carries_nul(request: HttpRequest) -> bool:
+    """True when a query or form parameter, or the presented client id, contains a NUL character."""
+    for params in (request.GET, request.POST):
+        for key, values in params.lists():
+            if "\x00" in key or any("\x00" in value for value in values):
+                return True
+    return "\x00" in throttle.presented_client_id(request)
+
+
+def refuse_nul(*, page: bool):
+    """Refuse a request carrying NUL with ``invalid_request`` (an error page when `page`, else the
+    JSON error) before anything is looked up: PostgreSQL text columns cannot hold NUL, so the lookup
+    would fail with a 500 instead of a plain "no such client/person/code"."""
+
+    def decorate(view):
+        @wraps(view)
+        def wrapped(request, *args, **kwargs):
+            if _carries_nul(request):
+                error = InvalidRequestError("Parameters must not contain NUL characters.")
+                return _error_page(request, error) if page else server.handle_error_response(None, error)
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorate
+
+
 def _error_page(request: HttpRequest, error: OAuth2Error, status: int = 400) -> HttpResponse:
     return render(
         request,
@@ -51,6 +79,21 @@ def _json_endpoint(respond: Callable[[], HttpResponse]) -> HttpResponse:
         return respond()
     except OAuth2Error as error:
         return server.handle_error_response(None, error)
+
+
+def _client_authenticating_endpoint(request: HttpRequest, respond: Callable[[], HttpResponse]) -> HttpResponse:
+    """`respond` (an endpoint that authenticates the client) behind the failed-client-authentication
+    throttle (``throttle``): 429 with Retry-After while the presented client id or this address is
+    over its limit."""
+    client_id = throttle.presented_client_id(request)
+    address = signin.client_address(request)
+    wait = throttle.retry_after(client_id, address)
+    if wait:
+        return throttle.too_many_failures(wait)
+    response = respond()
+    if throttle.is_client_auth_failure(response):
+        throttle.record_failure(client_id, address)
+    return response
 
 
 def _login_redirect(next_path: str) -> HttpResponseRedirect:
@@ -100,6 +143,7 @@ def jwks(request: HttpRequest) -> JsonResponse:
 @require_GET
 @never_cache
 @no_referrer
+@refuse_nul(page=True)
 def authorize(request: HttpRequest) -> HttpResponse:
     """Authorization endpoint. Invalid client or redirect URI → error page, never a redirect; other
     errors go back to the (validated) redirect URI as the RFC says. First-party clients only, so a
@@ -119,23 +163,35 @@ def authorize(request: HttpRequest) -> HttpResponse:
 
 @csrf_exempt
 @require_POST
+@refuse_nul(page=False)
 def token(request: HttpRequest) -> HttpResponse:
     """Token endpoint (client authentication, not cookies: no CSRF). One transaction per request so
-    code and refresh-token claims serialize with the tokens they issue."""
-    with transaction.atomic():
-        return _json_endpoint(lambda: server.create_token_response(request))
+    code and refresh-token claims serialize with the tokens they issue. Failed client
+    authentications are throttled (429)."""
+
+    def respond() -> HttpResponse:
+        with transaction.atomic():
+            return _json_endpoint(lambda: server.create_token_response(request))
+
+    return _client_authenticating_endpoint(request, respond)
 
 
 @csrf_exempt
 @require_POST
+@refuse_nul(page=False)
 def device_authorization(request: HttpRequest) -> HttpResponse:
-    return _json_endpoint(lambda: server.create_endpoint_response("device_authorization", request))
+    return _client_authenticating_endpoint(
+        request, lambda: _json_endpoint(lambda: server.create_endpoint_response("device_authorization", request))
+    )
 
 
 @csrf_exempt
 @require_POST
+@refuse_nul(page=False)
 def revoke(request: HttpRequest) -> HttpResponse:
-    return _json_endpoint(lambda: server.create_endpoint_response("revocation", request))
+    return _client_authenticating_endpoint(
+        request, lambda: _json_endpoint(lambda: server.create_endpoint_response("revocation", request))
+    )
 
 
 @csrf_exempt
@@ -151,6 +207,7 @@ def userinfo(request: HttpRequest) -> JsonResponse:
 
 @require_http_methods(["GET", "POST"])
 @never_cache
+@refuse_nul(page=True)
 def login(request: HttpRequest) -> HttpResponse:
     """The person-facing sign-in form. CSRF-protected (Django's middleware), throttled, and returns
     only to an address on the provider itself."""
@@ -184,6 +241,7 @@ def login(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @never_cache
+@refuse_nul(page=True)
 def logout(request: HttpRequest) -> HttpResponse:
     """RP-initiated logout. With a valid id_token_hint the person is signed out at once and sent to
     a registered post-logout address; otherwise they confirm with a POST first."""
@@ -202,6 +260,7 @@ def logout(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @never_cache
+@refuse_nul(page=True)
 def device_verify(request: HttpRequest) -> HttpResponse:
     """Where a signed-in person enters a device flow's user code and approves or denies it."""
     session = signin.current_session(request)

@@ -19,11 +19,22 @@ Page = Query(1, ge=1)
 PageSize = Query(20, ge=1, le=1000)
 
 
+# SQL's OFFSET is a signed 64-bit integer: a page past it is empty rather than a database error.
+_MAX_OFFSET = 2**63 - 1
+
+
+def page_of(qs: QuerySet, page: int, page_size: int) -> list[Any]:
+    """The rows of one page of `qs` (empty beyond the last row, however large `page` is)."""
+    start = (page - 1) * page_size
+    if start + page_size > _MAX_OFFSET:
+        return []
+    return list(qs[start : start + page_size])
+
+
 def paginate(qs: QuerySet, page: int, page_size: int) -> tuple[list[Any], dict[str, int]]:
     """One page of `qs` and the classic ``Pagination`` (with totals)."""
     total = qs.count()
-    start = (page - 1) * page_size
-    records = list(qs[start : start + page_size])
+    records = page_of(qs, page, page_size)
     return records, {
         "page": page,
         "page_size": page_size,

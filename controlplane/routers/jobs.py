@@ -15,7 +15,16 @@ from controlplane import rbac, schemas
 from controlplane.identity.models import DataPlane
 from controlplane.jobs import JobConflict, append_errors, append_logs, dequeue_job, reap_expired_runs, set_job_state
 from controlplane.models import Job, JobError, JobLog, JobRun
-from controlplane.routers.common import Page, PageSize, aware, load_job, load_project, ordering, paginate
+from controlplane.routers.common import (
+    Page,
+    PageSize,
+    aware,
+    load_job,
+    load_project,
+    ordering,
+    page_of,
+    paginate,
+)
 from controlplane.serializers import job_out, run_out
 
 router = Router(tags=["jobs"])
@@ -34,9 +43,9 @@ class JobFilters(Schema):
     triggered_by_user_id: uuid.UUID | None = None
     triggered_by_user_email: str | None = None
     nonce: str | None = None
-    error_count_above: int | None = None
-    duration_sec_greater_than: int | None = None
-    duration_sec_less_than: int | None = None
+    error_count_above: schemas.Int32 | None = None
+    duration_sec_greater_than: schemas.Int32 | None = None
+    duration_sec_less_than: schemas.Int32 | None = None
     started_before: datetime | None = None
     started_after: datetime | None = None
     queued_before: datetime | None = None
@@ -106,8 +115,7 @@ def get_jobs(request: HttpRequest, project_id: uuid.UUID, filters: Query[JobFilt
     if rbac.is_data_plane(request.auth):
         qs = qs.filter(data_plane_id=request.auth.data_plane_id)
     qs = _filter_jobs(qs, filters).order_by(*ordering(filters.sort, filters.order))
-    start = (filters.page - 1) * filters.page_size
-    records = [job_out(job) for job in qs[start : start + filters.page_size]]
+    records = [job_out(job) for job in page_of(qs, filters.page, filters.page_size)]
     return {"records": records, "pagination": {"page": filters.page, "page_size": filters.page_size}}
 
 
