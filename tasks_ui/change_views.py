@@ -400,24 +400,12 @@ def task_link(request: HttpRequest, project_id: str) -> HttpResponse:
 def project_task_models(request: HttpRequest, project_id: str) -> HttpResponse:
     """The project's task-models region (re-read after a job finished), and the model a create or link
     job registered under ``?onboarding=`` once it exists."""
-    from tasks_ui.views import MODELS_PER_PAGE, _page_number, _task_model_rows
+    from tasks_ui.views import task_models_region
 
     client = user_client(request)
     if not request.htmx:
         return redirect(_project_url(project_id, **request.GET.dict()))
-    models = soft(
-        lambda: selectors.task_model_list(
-            client=client, project_id=project_id, page=_page_number(request, "mpage"), page_size=MODELS_PER_PAGE
-        )
-    )
-    pending = soft(
-        lambda: selectors.job_list(
-            client=client, project_id=project_id, states=selectors.ACTIVE_JOB_STATES, page_size=100
-        )
-    )
-    rows = _task_model_rows(
-        client, models.value.records if models.value else [], pending.value.records if pending.value else []
-    )
+    models, pending, rows = task_models_region(request, client, project_id)
     context = {
         "project_id": project_id,
         "project": selectors.project_get(client=client, user=request.user, project_id=project_id),

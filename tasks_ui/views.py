@@ -22,7 +22,7 @@ from arthur_api.client import ArthurClient
 from arthur_api.errors import ArthurUnavailable
 from arthur_api.records import Job, Model
 from tasks_ui import change_views, drafts, selectors
-from tasks_ui.failures import arthur_page, soft
+from tasks_ui.failures import Soft, arthur_page, soft
 from tasks_ui.forms import JobFilterForm, LogLevelForm, ProjectSearchForm, new_idempotency_key
 from tasks_ui.services import ledger_update_outcome
 from tasks_ui.tracker import tracker_response, tracker_unavailable_response
@@ -138,19 +138,7 @@ def project_detail(request: HttpRequest, project_id: str) -> HttpResponse:
             client=client, resource_kind="project", resource_id=project_id, permissions=PROJECT_ACTIONS
         )
     )
-    models = soft(
-        lambda: selectors.task_model_list(
-            client=client, project_id=project_id, page=_page_number(request, "mpage"), page_size=MODELS_PER_PAGE
-        )
-    )
-    pending = soft(
-        lambda: selectors.job_list(
-            client=client, project_id=project_id, states=selectors.ACTIVE_JOB_STATES, page_size=100
-        )
-    )
-    rows = _task_model_rows(
-        client, models.value.records if models.value else [], pending.value.records if pending.value else []
-    )
+    models, pending, rows = task_models_region(request, client, project_id)
     unavailable = next((s.unavailable for s in (can, models, pending, jobs) if s.unavailable), None)
     if unavailable is None and any(row.unavailable for row in rows):
         unavailable = "some task states could not be read"
@@ -175,6 +163,25 @@ def _started_job(request: HttpRequest, client: ArthurClient) -> Job | None:
     except ValueError:
         return None
     return soft(lambda: selectors.job_get(client=client, user=request.user, job_id=job_id)).value
+
+
+def task_models_region(request: HttpRequest, client: ArthurClient, project_id: str) -> tuple[Soft, Soft, list]:
+    """The project's task models (page ``mpage``), its active jobs, and one row per model; each read
+    degrades softly when Arthur is unavailable."""
+    models = soft(
+        lambda: selectors.task_model_list(
+            client=client, project_id=project_id, page=_page_number(request, "mpage"), page_size=MODELS_PER_PAGE
+        )
+    )
+    pending = soft(
+        lambda: selectors.job_list(
+            client=client, project_id=project_id, states=selectors.ACTIVE_JOB_STATES, page_size=100
+        )
+    )
+    rows = _task_model_rows(
+        client, models.value.records if models.value else [], pending.value.records if pending.value else []
+    )
+    return models, pending, rows
 
 
 def _task_model_rows(
