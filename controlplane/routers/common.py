@@ -69,24 +69,36 @@ def load_project(user: PlatformUser, project_id: uuid.UUID, permission: str) -> 
     return project
 
 
-def authorize_model(user: PlatformUser, model: PlatformModel, permission: str) -> None:
+def authorize_in_project(user: PlatformUser, resource: Any, permission: str, label: str) -> None:
+    """`permission` on a project-scoped resource (model, job, connector): 404 outside tenancy or for
+    another data plane's resource, 403 when bound but lacking the permission."""
     rbac.require(
         user,
         permission,
-        organization_id=model.project.workspace.organization_id,
-        project_id=model.project_id,
-        data_plane_id=model.data_plane_id,
-        not_found="Model not found",
+        organization_id=resource.project.workspace.organization_id,
+        project_id=resource.project_id,
+        data_plane_id=resource.data_plane_id,
+        not_found=f"{label} not found",
     )
+
+
+def authorize_model(user: PlatformUser, model: PlatformModel, permission: str) -> None:
+    authorize_in_project(user, model, permission, "Model")
+
+
+def _load_in_project[T](
+    model_class: type[T], user: PlatformUser, object_id: uuid.UUID, permission: str, label: str, *related: str
+) -> T:
+    found = model_class.objects.select_related("project__workspace", *related).filter(id=object_id).first()
+    if found is None:
+        raise HttpError(404, f"{label} not found")
+    authorize_in_project(user, found, permission, label)
+    return found
 
 
 def load_model(user: PlatformUser, model_id: uuid.UUID, permission: str, *related: str) -> PlatformModel:
     """The model (with project/workspace and `related` joined) under `permission`."""
-    model = PlatformModel.objects.select_related("project__workspace", *related).filter(id=model_id).first()
-    if model is None:
-        raise HttpError(404, "Model not found")
-    authorize_model(user, model, permission)
-    return model
+    return _load_in_project(PlatformModel, user, model_id, permission, "Model", *related)
 
 
 def load_task_model(user: PlatformUser, model_id: uuid.UUID, permission: str, *related: str) -> PlatformModel:
@@ -99,30 +111,8 @@ def load_task_model(user: PlatformUser, model_id: uuid.UUID, permission: str, *r
 
 def load_job(user: PlatformUser, job_id: uuid.UUID, permission: str, *related: str) -> Job:
     """The job under `permission`; a data plane only ever sees its own jobs."""
-    job = Job.objects.select_related("project__workspace", *related).filter(id=job_id).first()
-    if job is None:
-        raise HttpError(404, "Job not found")
-    rbac.require(
-        user,
-        permission,
-        organization_id=job.project.workspace.organization_id,
-        project_id=job.project_id,
-        data_plane_id=job.data_plane_id,
-        not_found="Job not found",
-    )
-    return job
+    return _load_in_project(Job, user, job_id, permission, "Job", *related)
 
 
 def load_connector(user: PlatformUser, connector_id: uuid.UUID, permission: str) -> Connector:
-    connector = Connector.objects.select_related("project__workspace").filter(id=connector_id).first()
-    if connector is None:
-        raise HttpError(404, "Connector not found")
-    rbac.require(
-        user,
-        permission,
-        organization_id=connector.project.workspace.organization_id,
-        project_id=connector.project_id,
-        data_plane_id=connector.data_plane_id,
-        not_found="Connector not found",
-    )
-    return connector
+    return _load_in_project(Connector, user, connector_id, permission, "Connector")
