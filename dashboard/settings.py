@@ -225,6 +225,24 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
 SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", False)
 if env_bool("DJANGO_BEHIND_TLS_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+
+def _ip_networks(entries: list[str]) -> list[str]:
+    """``entries`` if each is an IP address or network (CIDR), else ImproperlyConfigured."""
+    import ipaddress
+
+    for entry in entries:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise ImproperlyConfigured(f"TRUSTED_PROXIES: {entry!r} is not an IP address or network") from None
+    return entries
+
+
+# Reverse proxies (IPs or CIDRs) whose X-Forwarded-For is believed when they are the direct peer, so
+# per-address throttles count the real client (dashboard.client_address). Empty: REMOTE_ADDR.
+TRUSTED_PROXIES = _ip_networks(env_list("TRUSTED_PROXIES", []))
+
 # HSTS preload is a commitment for the whole domain, made by submitting it to the browsers' list: it
 # stays the operator's choice (DJANGO_HSTS_PRELOAD), so its advisory deploy check is silenced when off.
 SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]

@@ -3,7 +3,8 @@
 The provider keeps its own cookie (``la_session``, path-scoped to the provider's URLs) backed by a
 ``ProviderSession`` row, never Django's session: the dashboard's session and the provider's sign-in
 can be ended independently without corrupting each other. Repeated failures are throttled per
-account and per client address with Django's cache.
+account and per client address (``dashboard.client_address``: the real client behind trusted
+proxies) with Django's cache.
 """
 
 from __future__ import annotations
@@ -84,10 +85,6 @@ def end_session(request: HttpRequest, response: HttpResponse) -> None:
 def end_all_sessions(user_id: str) -> None:
     """End every provider session of one person (RP-initiated logout with an id_token_hint)."""
     ProviderSession.objects.filter(user_id=user_id).delete()
-
-
-def client_address(request: HttpRequest) -> str:
-    return request.META.get("REMOTE_ADDR", "unknown")
 
 
 def _failure_keys(email: str, address: str) -> tuple[str, str]:

@@ -3,9 +3,10 @@
 Only *failures* count: every successful token request of the dashboard (code exchanges and refreshes
 for all its users) and of the agents comes from a handful of server addresses, so a limit on all
 requests per address would throttle legitimate traffic first, while guessing a client secret is made
-of failures by definition. Failures are counted per presented client id and per client address in
-fixed windows in Django's cache; over either limit the endpoint answers 429 before it checks the
-credentials (so a correct guess inside a locked window is not confirmed either).
+of failures by definition. Failures are counted per presented client id and per client address
+(``dashboard.client_address``: the real client behind ``TRUSTED_PROXIES``) in fixed windows in
+Django's cache; over either limit the endpoint answers 429 before it checks the credentials (so a
+correct guess inside a locked window is not confirmed either).
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from controlplane.identity import device, signin, throttle
 from controlplane.identity.keys import ALGORITHM, public_jwks
 from controlplane.identity.server import SCOPES, endpoint_url, issuer, require_oauth, server, user_info
+from dashboard.client_address import client_address
 
 
 def no_referrer(view):
@@ -86,7 +87,7 @@ def _client_authenticating_endpoint(request: HttpRequest, respond: Callable[[], 
     throttle (``throttle``): 429 with Retry-After while the presented client id or this address is
     over its limit."""
     client_id = throttle.presented_client_id(request)
-    address = signin.client_address(request)
+    address = client_address(request)
     wait = throttle.retry_after(client_id, address)
     if wait:
         return throttle.too_many_failures(wait)
@@ -222,7 +223,7 @@ def login(request: HttpRequest) -> HttpResponse:
 
     email = request.POST.get("email", "").strip()
     password = request.POST.get("password", "")
-    address = signin.client_address(request)
+    address = client_address(request)
     context["email"] = email
     if signin.is_throttled(email, address):
         context["error"] = "Too many failed attempts. Wait a few minutes and try again."
@@ -266,7 +267,7 @@ def device_verify(request: HttpRequest) -> HttpResponse:
     session = signin.current_session(request)
     if session is None:
         return _login_redirect(request.get_full_path())
-    who = f"{session.user_id}:{signin.client_address(request)}"
+    who = f"{session.user_id}:{client_address(request)}"
     raw_code = request.POST.get("user_code") or request.GET.get("user_code") or ""
     context: dict = {"user_code": device.normalize_user_code(raw_code), "person": session.user}
     if not raw_code:
