@@ -2,29 +2,34 @@
 
 from __future__ import annotations
 
-from django.db import IntegrityError, transaction
+from django.db import connection, transaction
 from joserfc.jwk import KeySet, RSAKey
 
 from controlplane.identity.models import SigningKey
 
 ALGORITHM = "RS256"
+# PostgreSQL advisory lock id serializing the first key's creation ("SIGNKEY").
+_CREATION_LOCK = 0x5349474E4B4559
 
 
 def signing_key() -> RSAKey:
     """The current private signing key, generated and stored on first use.
 
-    Two first requests racing each other both generate a key; the unique ``kid`` plus "oldest row
-    wins" means every caller ends up signing with the same stored key.
+    The first use is serialized (PostgreSQL: an advisory lock; SQLite: its IMMEDIATE transactions
+    already serialize writers) and looks again under the lock, so requests racing on a fresh
+    database store one key and all sign with it. Unserialized, each stored a key of its own and
+    some signed id_tokens with a key the JWKS (the oldest) did not publish: sign-in failed.
     """
     row = SigningKey.objects.order_by("created_at", "id").first()
     if row is None:
-        key = RSAKey.generate_key(2048, parameters={"use": "sig", "alg": ALGORITHM}, auto_kid=True)
-        try:
-            with transaction.atomic():
-                SigningKey.objects.create(kid=key.kid, private_jwk=key.as_dict(private=True))
-        except IntegrityError:
-            pass
-        row = SigningKey.objects.order_by("created_at", "id").first()
+        with transaction.atomic():
+            if connection.vendor == "postgresql":
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CREATION_LOCK])
+            row = SigningKey.objects.order_by("created_at", "id").first()
+            if row is None:
+                key = RSAKey.generate_key(2048, parameters={"use": "sig", "alg": ALGORITHM}, auto_kid=True)
+                row = SigningKey.objects.create(kid=key.kid, private_jwk=key.as_dict(private=True))
     return RSAKey.import_key(row.private_jwk)
 
 
