@@ -12,13 +12,14 @@ import time
 from django.conf import settings
 
 from controlplane.identity.models import OAuth2Token, PlatformUser
+from controlplane.rows import only_row
 
 
 def resolve_access_token(raw: str) -> PlatformUser | None:
     """The active user behind an unexpired, unrevoked access token, or None."""
     if not raw or len(raw) > 255 or "\x00" in raw:  # PostgreSQL cannot even compare text with NUL
         return None
-    token = OAuth2Token.objects.select_related("user", "user__organization").filter(access_token=raw).first()
+    token = only_row(OAuth2Token.objects.select_related("user").filter(access_token=raw))
     if token is None or not token.is_access_active(int(time.time())) or not token.user.is_active:
         return None
     return token.user

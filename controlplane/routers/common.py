@@ -14,6 +14,7 @@ from ninja.errors import HttpError
 from controlplane import rbac
 from controlplane.identity.models import PlatformUser
 from controlplane.models import Connector, Job, PlatformModel, Project
+from controlplane.rows import only_row
 
 Page = Query(1, ge=1)
 PageSize = Query(20, ge=1, le=1000)
@@ -56,7 +57,7 @@ def aware(value: datetime) -> datetime:
 
 def load_project(user: PlatformUser, project_id: uuid.UUID, permission: str) -> Project:
     """The project, if the caller may use `permission` on it (404 outside tenancy, 403 otherwise)."""
-    project = Project.objects.select_related("workspace").filter(id=project_id).first()
+    project = only_row(Project.objects.select_related("workspace").filter(id=project_id))
     if project is None:
         raise HttpError(404, "Project not found")
     data_plane_id = None
@@ -89,7 +90,7 @@ def authorize_model(user: PlatformUser, model: PlatformModel, permission: str) -
 def _load_in_project[T](
     model_class: type[T], user: PlatformUser, object_id: uuid.UUID, permission: str, label: str, *related: str
 ) -> T:
-    found = model_class.objects.select_related("project__workspace", *related).filter(id=object_id).first()
+    found = only_row(model_class.objects.select_related("project__workspace", *related).filter(id=object_id))
     if found is None:
         raise HttpError(404, f"{label} not found")
     authorize_in_project(user, found, permission, label)
