@@ -12,13 +12,15 @@ from __future__ import annotations
 import logging
 import threading
 from datetime import UTC, datetime
+from typing import Any
 
 import requests
 from django.conf import settings
-from django.db import close_old_connections, connections
+from django.db import DatabaseError, close_old_connections, connections
+from urllib3.util.retry import Retry
 
 from arthur_api.auth import ClientCredentialsAuth
-from arthur_api.client import ArthurClient
+from arthur_api.client import READ_METHODS, ArthurClient
 from arthur_api.errors import ArthurError
 from arthur_api.records import Job, JobRun
 from dataplane.executors import EXECUTORS, JobFailed
@@ -29,6 +31,60 @@ logger = logging.getLogger(__name__)
 
 # Roughly the "memory available" an ml-engine reports; task jobs are small.
 MEMORY_LIMIT_MB = 1024
+# How many times a call that could not connect is tried again (about a minute with the backoff):
+# long enough for the control plane to restart, well short of a run's lease (120 s by default).
+CONNECT_RETRIES = 30
+
+
+# The agent's PUTs (task cache, connection info, job state) and DELETEs (404s ignored) are
+# idempotent: sending one twice changes nothing more, so they are retried like reads.
+RETRIED_METHODS = READ_METHODS | {"PUT", "DELETE"}
+
+
+class UntilStopped(Retry):
+    """The agent's retries, none once the agent is asked to stop: a call that could not connect at all
+    is tried again for about a minute whatever its method (refused or timed out while connecting:
+    nothing reached the control plane, so nothing can be applied twice); reads, PUTs and DELETEs also
+    after a dropped connection or a 502/503/504. A POST that reached the server is never repeated.
+
+    Without it, a control-plane restart in the middle of a job made the job's next call fail at once
+    (a stopping gunicorn worker also drops requests sent on its kept-alive connections): the job was
+    reported failed (final) or, its report lost too, run a second time once its lease expired.
+    """
+
+    def __init__(self, *args: Any, stop_event: threading.Event | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.stop_event = stop_event
+
+    def new(self, **kwargs: Any) -> UntilStopped:
+        retry = super().new(**kwargs)
+        retry.stop_event = self.stop_event
+        return retry
+
+    def increment(self, *args: Any, **kwargs: Any) -> Retry:
+        if self.stop_event is not None and self.stop_event.is_set():
+            # An exhausted copy: incrementing it raises MaxRetryError with the original error.
+            return Retry.increment(self.new(total=0, connect=0, read=0, status=0, other=0), *args, **kwargs)
+        return super().increment(*args, **kwargs)
+
+
+def agent_retry(stop_event: threading.Event) -> UntilStopped:
+    return UntilStopped(
+        total=None,
+        connect=CONNECT_RETRIES,
+        read=2,
+        status=3,
+        other=0,
+        backoff_factor=0.5,
+        backoff_jitter=0.25,
+        backoff_max=2,
+        status_forcelist=(502, 503, 504),
+        allowed_methods=RETRIED_METHODS,
+        raise_on_status=False,
+        respect_retry_after_header=True,
+        retry_after_max=5,
+        stop_event=stop_event,
+    )
 
 
 class PostingJobLog:
@@ -140,7 +196,7 @@ class Agent:
         executor = EXECUTORS.get(job.kind)
         if executor is None:
             raise JobFailed(f"Job kind {job.kind} is not supported by this engine")
-        executor(self.store, self.port, job.job_spec, log)
+        executor(self.store, self.port, job.job_spec, log, job.id)
 
     def _finish(self, run: JobRun, state: str, error: str | None) -> str:
         try:
@@ -150,6 +206,13 @@ class Agent:
         except ArthurError as failure:
             # The run's lease will expire and the control plane will retry or fail the job.
             logger.warning("job %s: could not report %s: %s", run.job_id, state, failure)
+            return state
+        # The control plane took the final state: no attempt of this job will ever run again, so its
+        # "applied" marker (kept for a retry after a kill) can go.
+        try:
+            self.store.forget_job(run.job_id)
+        except DatabaseError as failure:  # a leftover marker is harmless: nothing will read it again
+            logger.warning("job %s: could not drop its applied marker: %s", run.job_id, failure)
         return state
 
     def _read_data_plane_id(self) -> str:
@@ -171,7 +234,7 @@ def build_agent(*, stop_event: threading.Event, poll_interval: float | None = No
     auth = ClientCredentialsAuth(
         settings.DATAPLANE_CLIENT_ID, settings.DATAPLANE_CLIENT_SECRET, host, session=token_session
     )
-    client = ArthurClient(host, auth, timeout=settings.ARTHUR_HTTP_TIMEOUT)
+    client = ArthurClient(host, auth, timeout=settings.ARTHUR_HTTP_TIMEOUT, retry=agent_retry(stop_event))
     return Agent(
         client=client,
         token_session=token_session,

@@ -97,3 +97,27 @@ class EngineApiKey(models.Model):
 
     def __str__(self) -> str:
         return self.description or str(self.id)
+
+
+class AppliedJob(models.Model):
+    """A control-plane job whose engine writes are committed: "job <job_id> applied".
+
+    The agent writes it in the same transaction as the job's first engine writes, so a later attempt
+    of the same job (its agent was killed before the job's result reached the control plane) finds
+    it and finishes the job instead of applying it again. ``progress`` holds what that attempt needs,
+    as ids only (task, dataset, model, key, and how to undo the writes); a new validation key's
+    secret is kept only Fernet-encrypted (``sealed_key``) and only until the control plane holds it.
+    """
+
+    job_id = models.UUIDField(primary_key=True, editable=False)
+    kind = models.CharField(max_length=60)
+    progress = models.JSONField(default=dict)
+    sealed_key = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "job_id"]
+
+    def __str__(self) -> str:
+        return f"job {self.job_id} applied ({self.kind})"

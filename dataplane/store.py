@@ -1,15 +1,18 @@
 """The engine store's operations: the local equivalent of the GenAI engine's task, rule and key API.
 
 Each public method is one engine call (create task, add rule, enable, archive, create key…) and is
-atomic on its own. Callers that need several calls to succeed together (the agent's job executors)
-undo what they did step by step, as the real ml-engine does against a remote engine; no database
-transaction is held open across calls to the control plane.
+atomic on its own. The agent's job executors group a job's engine writes in one transaction together
+with the job's `AppliedJob` marker (``start_job`` … ``save_job_progress``), so a job's writes are
+committed once whichever attempt of the job runs them; what must be undone after that commit (a
+later control-plane call failed) is undone by ``revert_job``. No database transaction is held open
+across calls to the control plane.
 
 Failures raise `EngineRejected` (the engine's 400, with its message) or `EngineNotFound` (404).
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import secrets
 import uuid
@@ -17,11 +20,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from cryptography.fernet import Fernet, InvalidToken
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from arthur_api import rules as rule_specs
-from dataplane.models import EngineApiKey, EngineRule, EngineTask, TaskRuleLink
+from dataplane.models import AppliedJob, EngineApiKey, EngineRule, EngineTask, TaskRuleLink
 
 MSG_BLANK_TASK_NAME = "Task names cannot contain only white space characters"
 VALIDATION_USER = EngineApiKey.Role.VALIDATION_USER.value
@@ -181,6 +186,24 @@ class EngineStore:
         EngineRule.objects.filter(id=rule.id).update(is_archived=True, updated_at=timezone.now())
         _touch(task)
 
+    def task_rule_enabled(self, task_id: uuid.UUID | str, rule_id: uuid.UUID | str) -> bool | None:
+        """The per-task flag of a live rule linked to the task; None when there is no such link."""
+        try:
+            rule_uuid = uuid.UUID(str(rule_id))
+        except ValueError:
+            return None
+        link = TaskRuleLink.objects.filter(
+            task_id=_as_uuid(task_id, "Task"), rule_id=rule_uuid, rule__is_archived=False
+        ).first()
+        return None if link is None else link.enabled
+
+    @transaction.atomic
+    def restore_task_rule(self, rule_id: uuid.UUID | str) -> None:
+        """Take a task-scope rule out of the archive again (the undo of `archive_task_rule`)."""
+        EngineRule.objects.filter(id=rule_id, scope=EngineRule.Scope.TASK).update(
+            is_archived=False, updated_at=timezone.now()
+        )
+
     @transaction.atomic
     def delete_task_rule(self, rule_id: uuid.UUID | str) -> None:
         """Remove a task-scope rule entirely (the undo of `add_task_rule`); a no-op when it is gone."""
@@ -211,6 +234,11 @@ class EngineStore:
             raise EngineNotFound(f"API key {key_id} not found")
         EngineApiKey.objects.filter(id=key_uuid, is_active=True).update(is_active=False, deactivated_at=timezone.now())
 
+    def validation_key(self, key_id: uuid.UUID | str, secret: str) -> NewApiKey:
+        """A key created earlier, given back with its secret (kept sealed by an unfinished job)."""
+        record = EngineApiKey.objects.get(id=_as_uuid(key_id, "API key"))
+        return NewApiKey(id=str(record.id), description=record.description, key=secret)
+
     def authenticate_validation_key(self, task_id: uuid.UUID | str, key: str) -> EngineApiKey | None:
         """The active key allowed to validate this task, or None (unknown, inactive, other task)."""
         if not key:
@@ -221,6 +249,82 @@ class EngineStore:
         if record.task_id is not None and str(record.task_id) != str(task_id):
             return None
         return record
+
+    # --- job markers -------------------------------------------------------------------------
+
+    def applied_job(self, job_id: uuid.UUID | str) -> AppliedJob | None:
+        """The marker of a job whose engine writes are committed, or None."""
+        return AppliedJob.objects.filter(job_id=job_id).first()
+
+    def start_job(self, job_id: uuid.UUID | str, kind: str) -> AppliedJob:
+        """Write the job's marker; call it first inside the transaction of the job's engine writes.
+
+        Raises `IntegrityError` when the job already has one (another attempt committed first; on
+        PostgreSQL a concurrent attempt's insert waits for that attempt's commit or rollback).
+        """
+        return AppliedJob.objects.create(job_id=job_id, kind=kind)
+
+    def save_job_progress(
+        self, job_id: uuid.UUID | str, kind: str, progress: dict[str, Any], *, sealed_key: str | None = None
+    ) -> AppliedJob:
+        """Merge ``progress`` into the job's marker (created if missing); ``sealed_key`` replaces the
+        sealed secret when given ("" clears it)."""
+        with transaction.atomic():
+            marker, _ = AppliedJob.objects.select_for_update().get_or_create(job_id=job_id, defaults={"kind": kind})
+            marker.progress = {**marker.progress, **progress}
+            if sealed_key is not None:
+                marker.sealed_key = sealed_key
+            marker.updated_at = timezone.now()
+            marker.save(update_fields=["progress", "sealed_key", "updated_at"])
+            return marker
+
+    def forget_job(self, job_id: uuid.UUID | str) -> None:
+        """Drop the job's marker: the job is over (reported) or its writes were undone."""
+        AppliedJob.objects.filter(job_id=job_id).delete()
+
+    @transaction.atomic
+    def revert_job(self, job_id: uuid.UUID | str) -> None:
+        """Undo the engine writes recorded in the job's marker and drop the marker, in one transaction.
+
+        Undoes what ``progress["undo"]`` lists (rules added, enabled flags changed, rules archived, the
+        task created), deactivates ``progress["key_id"]``; a missing marker is a no-op.
+        """
+        marker = AppliedJob.objects.select_for_update().filter(job_id=job_id).first()
+        if marker is None:
+            return
+        undo = marker.progress.get("undo") or {}
+        for rule_id in undo.get("archived") or []:
+            self.restore_task_rule(rule_id)
+        task_id = marker.progress.get("task_id")
+        for rule_id, enabled in (undo.get("enabled") or {}).items():
+            self.set_rule_enabled(task_id, rule_id, enabled)
+        for rule_id in undo.get("added") or []:
+            self.delete_task_rule(rule_id)
+        key_id = marker.progress.get("key_id")
+        if key_id and EngineApiKey.objects.filter(id=key_id).exists():
+            self.deactivate_key(key_id)
+        if undo.get("task_created") and task_id and EngineTask.objects.filter(id=task_id).exists():
+            self.archive_task(task_id)
+        marker.delete()
+
+
+def seal_secret(secret: str) -> str:
+    """A key's secret encrypted for a job marker (Fernet, keyed as controlplane/crypto.py keys it,
+    from LOCAL_ARTHUR_ENCRYPTION_KEY, but with the data plane's own derivation)."""
+    return _marker_fernet(settings.LOCAL_ARTHUR_ENCRYPTION_KEY).encrypt(secret.encode()).decode()
+
+
+def unseal_secret(token: str) -> str:
+    """The secret behind `seal_secret`'s token; raises `EngineRejected` when it cannot be read."""
+    try:
+        return _marker_fernet(settings.LOCAL_ARTHUR_ENCRYPTION_KEY).decrypt(token.encode()).decode()
+    except InvalidToken:
+        raise EngineRejected("The unfinished job's sealed key cannot be decrypted") from None
+
+
+def _marker_fernet(setting: str) -> Fernet:
+    digest = hashlib.sha256(f"dataplane-job-marker:{setting}".encode()).digest()
+    return Fernet(base64.urlsafe_b64encode(digest))
 
 
 def rule_response(rule: EngineRule, *, enabled: bool | None) -> dict[str, Any]:

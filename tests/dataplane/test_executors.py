@@ -6,7 +6,7 @@ import pytest
 
 from arthur_api.errors import ArthurUnavailable
 from dataplane.executors import EXECUTORS, JobFailed
-from dataplane.models import EngineApiKey, EngineRule, EngineTask
+from dataplane.models import AppliedJob, EngineApiKey, EngineRule, EngineTask
 from dataplane.ports import ModelInfo
 from dataplane.store import EngineRejected, EngineStore
 from tests.dataplane.fakes import FakePort, ListLog
@@ -94,12 +94,14 @@ def test_create_rolls_everything_back_when_a_late_step_fails(store, port):
     assert not EngineApiKey.objects.filter(is_active=True).exists()
 
 
-def test_create_with_an_invalid_rule_fails_with_the_engine_message_and_archives_the_task(store, port):
+def test_create_with_an_invalid_rule_fails_with_the_engine_message_and_leaves_no_task(store, port):
+    # The task and its rules are one transaction: the refused rule takes the task back with it.
     bad = {**KEYWORD_RULE, "type": "RegexRule", "config": {"regex_patterns": ["(unclosed"]}}
     with pytest.raises(EngineRejected, match=r"^Invalid regex: \(unclosed$"):
         create(store, port, rules=(KEYWORD_RULE, bad))
-    assert EngineTask.objects.get().is_archived
-    assert port.models == {}
+    assert not EngineTask.objects.exists() and not EngineRule.objects.exists()
+    assert port.models == {} and port.datasets == {}
+    assert not AppliedJob.objects.exists()
 
 
 def test_create_refuses_a_connector_that_is_not_an_engine_connector(store, port):
