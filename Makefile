@@ -11,7 +11,7 @@ BENCH_ARGS ?= --profile
 PYTHON312 := $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python3.12 /usr/bin/python3.12 /usr/local/bin/python3.12; do \
 	if $$p -c 'import sys; assert sys.version_info[:2] == (3, 12)' >/dev/null 2>&1; then echo $$p; break; fi; done)
 
-.PHONY: demo serve test test-postgres fuzz lint install clean bench
+.PHONY: demo serve test test-postgres fuzz soak lint install clean bench
 
 $(VENV)/.installed: pyproject.toml
 	@test -n "$(PYTHON312)" || { echo "Python 3.12 not found (pyenv install 3.12, or apt-get install python3.12)"; exit 1; }
@@ -47,6 +47,13 @@ bench: install
 FUZZ_EXAMPLES ?= 200
 fuzz: install
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest tests/security/test_fuzz_api.py -s -p no:cacheprovider $(PYTEST_ARGS)
+
+# The long reliability runs (the suite's PostgreSQL pass runs short ones): tests/reliability with
+# SOAK=1 — thousands of jobs through agent processes killed and a server restarted on the way, and
+# the pollers-and-submitters load for ten minutes. Needs DATABASE_URL (PostgreSQL).
+soak: install
+	@test -n "$(DATABASE_URL)" || { echo "set DATABASE_URL=postgres://..."; exit 1; }
+	SOAK=1 $(PY) -m pytest tests/reliability -s -p no:cacheprovider $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .
