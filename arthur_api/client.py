@@ -199,13 +199,11 @@ class ArthurClient:
             # Once retries are exhausted, requests reports a read timeout as a ConnectionError
             # wrapping urllib3's MaxRetryError: look inside to tell the person what happened.
             if _is_timeout(exc):
-                logger.warning("arthur %s %s timed out", method, url)
-                raise ArthurUnavailable(f"Arthur did not answer in time ({method} {_path_of(url)})") from exc
+                raise _timed_out(method, url, exc) from exc
             logger.warning("arthur %s %s unreachable: %s", method, url, type(exc).__name__)
             raise ArthurUnavailable(f"cannot reach Arthur ({method} {_path_of(url)})") from exc
         except requests.Timeout as exc:
-            logger.warning("arthur %s %s timed out", method, url)
-            raise ArthurUnavailable(f"Arthur did not answer in time ({method} {_path_of(url)})") from exc
+            raise _timed_out(method, url, exc) from exc
         except requests.RequestException as exc:
             raise ArthurError(f"request to Arthur failed ({method} {_path_of(url)}): {exc}") from exc
 
@@ -512,6 +510,17 @@ def _parse_page[T: BaseModel](record: type[T], payload: Any) -> Page[T]:
     )
 
 
+def _timed_out(method: str, url: str, exc: requests.RequestException) -> ArthurUnavailable:
+    """A timeout; for a write that was sent (the answer timed out, not the connection) Arthur may have done it."""
+    logger.warning("arthur %s %s timed out", method, url)
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    answer_lost = isinstance(exc, requests.ReadTimeout) or isinstance(reason, urllib3_exceptions.ReadTimeoutError)
+    return ArthurUnavailable(
+        f"Arthur did not answer in time ({method} {_path_of(url)})",
+        may_have_arrived=answer_lost and method not in READ_METHODS,
+    )
+
+
 def _is_timeout(exc: requests.ConnectionError) -> bool:
     if isinstance(exc, requests.Timeout):
         return True
@@ -568,7 +577,12 @@ def _error_for(method: str, path: str, response: requests.Response) -> ArthurErr
     where = f"{method} {path}"
     if status >= 500 or status == 429:
         logger.warning("arthur %s answered %s", where, status)
-        return ArthurUnavailable(f"Arthur is unavailable ({status} on {where})", status=status)
+        # A gateway's 504 means the call went on behind it: a write may have been done.
+        return ArthurUnavailable(
+            f"Arthur is unavailable ({status} on {where})",
+            status=status,
+            may_have_arrived=status == 504 and method not in READ_METHODS,
+        )
     if status == 401:
         return ArthurUnauthenticated(_detail_message(body, "not signed in to Arthur"), status=status)
     if status == 403:

@@ -20,7 +20,15 @@ class ArthurError(Exception):
 
 
 class ArthurUnavailable(ArthurError):
-    """Arthur could not answer: timeout, connection error, 5xx or 429. Retrying later may work."""
+    """Arthur could not answer: timeout, connection error, 5xx or 429. Retrying later may work.
+
+    ``may_have_arrived`` is True for a write that reached Arthur before the answer was lost (it timed
+    out waiting for the answer, or a gateway answered 504): Arthur may have done it.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None, may_have_arrived: bool = False) -> None:
+        super().__init__(message, status=status)
+        self.may_have_arrived = may_have_arrived
 
 
 class ArthurUnauthenticated(ArthurError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -11,7 +12,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from arthur_api.client import ArthurClient
-from arthur_api.errors import ArthurNotFound, ArthurRejected, ArthurUnavailable
+from arthur_api.errors import ArthurError, ArthurNotFound, ArthurRejected, ArthurUnavailable
 from arthur_api.records import TERMINAL_JOB_STATES, ConnectionInfo, Job
 from tasks_ui.models import LedgerEntry
 
@@ -87,6 +88,7 @@ _RESERVATION_WAIT_SECONDS = 10.0
 
 def job_submit(
     *,
+    client: ArthurClient,
     user: AbstractBaseUser,
     idempotency_key: str,
     kind: str,
@@ -102,6 +104,11 @@ def job_submit(
     job's id (``started_now`` False). If ``start`` raises (Arthur refused or was unreachable) the
     reservation is dropped, so the same form can be corrected and sent again, and the error
     propagates. Raises ``ArthurUnavailable`` if a concurrent first submit never finished.
+
+    A call whose answer was lost after Arthur received it (``may_have_arrived``: a timeout waiting
+    for the answer, a gateway's 504) may have started the job: it is looked for among the project's
+    jobs (``_job_started_by``) and, when exactly one fits, recorded as this submit's job, so sending
+    the form again cannot start a second one.
     """
     reserved_id = _RESERVED_PREFIX + idempotency_key
     try:
@@ -119,11 +126,43 @@ def job_submit(
         return _first_job_id(user=user, idempotency_key=idempotency_key), False
     try:
         job_id = start()
+    except ArthurUnavailable as exc:
+        found = _job_started_by(client, entry) if exc.may_have_arrived else None
+        if found is None:
+            entry.delete()
+            raise
+        job_id = found
     except BaseException:
         entry.delete()
         raise
     LedgerEntry.objects.filter(pk=entry.pk).update(job_id=job_id, updated_at=timezone.now())
     return job_id, True
+
+
+# How far before the ledger's reservation a found job may have been queued (clock skew).
+_CLOCK_SKEW = timedelta(seconds=30)
+
+
+def _job_started_by(client: ArthurClient, entry: LedgerEntry) -> str | None:
+    """The job a lost-answer submit started, if Arthur shows exactly one that fits: the entry's kind
+    (and task model) on its project, triggered by this person, queued since the reservation, and in
+    no other ledger row. None when there is none, more than one, or Arthur cannot be asked."""
+    try:
+        me = client.get_users_me()
+        jobs = client.get_jobs(entry.project_id, kinds=[entry.kind], sort="queued_at", order="desc", page_size=50)
+    except ArthurError:
+        return None
+    fits = [
+        job
+        for job in jobs.records
+        if job.triggered_by_user is not None
+        and job.triggered_by_user.id == me.id
+        and job.queued_at >= entry.submitted_at - _CLOCK_SKEW
+        and (not entry.model_id or str(job.job_spec.get("scope_model_id") or "") == entry.model_id)
+    ]
+    recorded = set(LedgerEntry.objects.filter(job_id__in=[job.id for job in fits]).values_list("job_id", flat=True))
+    fits = [job for job in fits if job.id not in recorded]
+    return fits[0].id if len(fits) == 1 else None
 
 
 def _first_job_id(*, user: AbstractBaseUser, idempotency_key: str) -> str:
@@ -152,6 +191,7 @@ def task_patch(
 ) -> tuple[str, bool]:
     """One ``patch_task`` job with the draft's changes. Raises arthur_api errors (nothing started)."""
     return job_submit(
+        client=client,
         user=user,
         idempotency_key=idempotency_key,
         kind="update_model_task_rules",
@@ -173,6 +213,7 @@ def task_create(
     """A ``create_model_task`` job (body: name, connector_id, onboarding_identifier, rules_to_add)."""
     rules = len(body.get("rules_to_add") or [])
     return job_submit(
+        client=client,
         user=user,
         idempotency_key=idempotency_key,
         kind="create_model_task",
@@ -192,6 +233,7 @@ def task_link(
 ) -> tuple[str, bool]:
     """A ``create_model_link_task`` job (body: task_id, connector_id, onboarding_identifier)."""
     return job_submit(
+        client=client,
         user=user,
         idempotency_key=idempotency_key,
         kind="create_model_link_task",
@@ -211,6 +253,7 @@ def task_sync(
 ) -> tuple[str, bool]:
     """A ``fetch_model_task`` job."""
     return job_submit(
+        client=client,
         user=user,
         idempotency_key=idempotency_key,
         kind="fetch_model_task",
@@ -232,6 +275,7 @@ def task_delete(
 ) -> tuple[str, bool]:
     """A ``delete_model_task`` job (the engine task is archived and the platform model deleted)."""
     return job_submit(
+        client=client,
         user=user,
         idempotency_key=idempotency_key,
         kind="delete_model_task",
@@ -252,6 +296,7 @@ def task_regenerate_key(
 ) -> tuple[str, bool]:
     """A ``regenerate_task_validation_key`` job."""
     return job_submit(
+        client=client,
         user=user,
         idempotency_key=idempotency_key,
         kind="regenerate_task_validation_key",
