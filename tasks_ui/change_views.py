@@ -28,7 +28,7 @@ from arthur_api.engine import EngineClient, EngineKeyRefused, ValidationResult
 from arthur_api.errors import ArthurForbidden, ArthurNotFound, ArthurRejected, ArthurUnavailable
 from arthur_api.records import Project
 from tasks_ui import drafts, selectors, services
-from tasks_ui.failures import arthur_page, missing_permission, soft
+from tasks_ui.failures import arthur_page, forget_permissions, missing_permission, soft
 from tasks_ui.forms import (
     RULE_TYPE_HELP,
     ChangeForm,
@@ -69,6 +69,9 @@ def _started(
     if not request.htmx:
         return redirect(f"{then}{'&' if '?' in then else '?'}job={job_id}")
     job = selectors.job_get(client=client, user=request.user, job_id=job_id)
+    # This read is cached for the person and answers the tracker's next polls: record it (the job may
+    # have ended already, e.g. on a double submit), or the ledger would never learn the outcome.
+    services.ledger_update_outcome(job=job)
     response = tracker_response(request, job)
     if key_input:
         response.write(
@@ -86,12 +89,13 @@ def _project(request: HttpRequest, project_id: str) -> Project | None:
     return soft(lambda: selectors.project_get(client=client, user=request.user, project_id=project_id)).value
 
 
-def _not_sent(exc: ArthurUnavailable | ArthurForbidden) -> str:
+def _not_sent(request: HttpRequest, exc: ArthurUnavailable | ArthurForbidden) -> str:
     """The form error for a change Arthur did not take: unavailable, or not allowed (naming the permission).
 
     Either way the form is shown again with everything typed, rather than a failure page that loses it.
     """
     if isinstance(exc, ArthurForbidden):
+        forget_permissions(request)
         permission = missing_permission(exc) or "required"
         return f"Not allowed: this change needs the {permission} permission. Your input is kept."
     return f"Arthur is unavailable ({exc.message}). Your input is kept: send the form again in a moment."
@@ -223,7 +227,7 @@ def rule_review(request: HttpRequest, project_id: str, model_id: str) -> HttpRes
         except ArthurRejected as exc:
             form.add_api_errors(exc)
         except (ArthurUnavailable, ArthurForbidden) as exc:
-            form.add_error(None, _not_sent(exc))
+            form.add_error(None, _not_sent(request, exc))
         else:
             if started:
                 drafts.draft_discard(request.session, model_id)
@@ -302,7 +306,7 @@ def task_delete(request: HttpRequest, project_id: str, model_id: str) -> HttpRes
                 task_name=name,
             )
         except (ArthurUnavailable, ArthurForbidden) as exc:
-            form.add_error(None, _not_sent(exc))
+            form.add_error(None, _not_sent(request, exc))
         else:
             return _started(request, client, job_id, then=_project_url(project_id))
     context = {
@@ -357,7 +361,7 @@ def _project_form_page(
         except ArthurRejected as exc:
             form.add_api_errors(exc, {"name": "name", "connector_id": "connector_id", "task_id": "task_id"})
         except (ArthurUnavailable, ArthurForbidden) as exc:
-            form.add_error(None, _not_sent(exc))
+            form.add_error(None, _not_sent(request, exc))
         else:
             return _started(request, client, job_id, then=_project_url(project_id, onboarding=onboarding))
     context = {
@@ -436,20 +440,30 @@ def new_model_context(request: HttpRequest, client: ArthurClient, project_id: st
 @login_required
 @arthur_page
 def connection_info_edit(request: HttpRequest, project_id: str, model_id: str) -> HttpResponse:
-    """Edit the api_host and validation key fields (PUT); every field is required, the host http(s)."""
+    """Edit the api_host and validation key fields (PUT); every field is required, the host http(s).
+
+    The typed validation key is never put into the page: after a failed save it is kept in the
+    person's session (``drafts.kept_key_save``) and an empty key field then stands for it, so nothing
+    typed is lost. Saving or Cancel forgets it; so does Arthur refusing that key."""
     client = user_client(request)
+    kept_key = drafts.kept_key_get(request.session, model_id)
     if request.method == "POST":
-        form = ConnectionInfoForm(request.POST)
+        if "cancel" in request.POST:
+            drafts.kept_key_forget(request.session, model_id)
+            return redirect(_task_url(project_id, model_id) + "#connection-info")
+        form = ConnectionInfoForm(request.POST, kept_key=kept_key)
         if form.is_valid():
             try:
                 services.connection_info_put(client=client, model_id=model_id, body=form.put_body())
             except ArthurRejected as exc:
                 form.add_api_errors(exc, ConnectionInfoForm.API_FIELDS)
             except (ArthurUnavailable, ArthurForbidden) as exc:
-                form.add_error(None, _not_sent(exc))
+                form.add_error(None, _not_sent(request, exc))
             else:
+                drafts.kept_key_forget(request.session, model_id)
                 messages.success(request, "Connection info saved.")
                 return redirect(_task_url(project_id, model_id) + "#connection-info")
+        _keep_typed_key(request, model_id, form)
     else:
         current = selectors.connection_info_get(client=client, model_id=model_id)
         initial = (
@@ -457,7 +471,7 @@ def connection_info_edit(request: HttpRequest, project_id: str, model_id: str) -
             if current
             else {}
         )
-        form = ConnectionInfoForm(initial=initial)
+        form = ConnectionInfoForm(initial=initial, kept_key=kept_key)
     context = {
         "project_id": project_id,
         "model_id": model_id,
@@ -465,6 +479,17 @@ def connection_info_edit(request: HttpRequest, project_id: str, model_id: str) -
         "form": form,
     }
     return render(request, "tasks_ui/connection_form.html", context, status=400 if form.is_bound else 200)
+
+
+def _keep_typed_key(request: HttpRequest, model_id: str, form: ConnectionInfoForm) -> None:
+    """After a failed save: keep the key the form would have saved (typed, or kept before) for the
+    next submit, or forget any kept key when the key itself was refused (too long, or by Arthur)."""
+    if form.has_error("key"):
+        drafts.kept_key_forget(request.session, model_id)
+        form.forget_kept_key()
+    elif key := form.cleaned_data.get("key"):
+        drafts.kept_key_save(request.session, model_id, key)
+        form.mark_key_kept(key)
 
 
 @GET_POST

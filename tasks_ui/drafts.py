@@ -1,12 +1,16 @@
-"""Rule edits as a draft, kept server-side in the person's session, keyed by model id.
+"""What a person typed but has not saved yet, kept server-side in their session, keyed by model id.
 
-Enable, disable, archive and new rules are collected here (marked pending on the task page,
-discardable) until "Review and submit" sends them as one ``patch_task`` job. Nothing is kept in the
-browser, so a draft survives reloads and works without JavaScript.
+Rule edits as a draft: enable, disable, archive and new rules are collected here (marked pending on
+the task page, discardable) until "Review and submit" sends them as one ``patch_task`` job. Nothing
+is kept in the browser, so a draft survives reloads and works without JavaScript.
+
+A typed validation key whose save failed (see ``kept_key_get``): it is never rendered back into the
+page, so it waits here, briefly, for the next submit of the connection-info form.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,3 +107,46 @@ def toggle_allowed(rule: Rule, toggle: str) -> str | None:
     if toggle == "disable" and rule.enabled is False:
         return "This rule is already disabled."
     return None
+
+
+# --- a typed validation key whose save failed ------------------------------------------------------
+
+KEPT_KEYS_SESSION_KEY = "tasks_ui_kept_validation_keys"
+KEPT_KEY_SECONDS = 10 * 60
+
+
+def _kept_keys(session: SessionBase) -> dict[str, dict[str, Any]]:
+    """The person's unexpired kept keys by model id; expired ones are dropped from the session now."""
+    stored = session.get(KEPT_KEYS_SESSION_KEY) or {}
+    now = time.time()
+    kept = {model_id: entry for model_id, entry in stored.items() if entry.get("expires", 0) > now}
+    if len(kept) != len(stored):
+        _kept_keys_store(session, kept)
+    return kept
+
+
+def _kept_keys_store(session: SessionBase, kept: dict[str, dict[str, Any]]) -> None:
+    if kept:
+        session[KEPT_KEYS_SESSION_KEY] = kept
+    else:
+        session.pop(KEPT_KEYS_SESSION_KEY, None)
+
+
+def kept_key_get(session: SessionBase, model_id: str) -> str:
+    """The validation key typed for ``model_id`` in a save that failed, or "" (none, or older than
+    ``KEPT_KEY_SECONDS``: a secret is not left lying in the session)."""
+    return str((_kept_keys(session).get(model_id) or {}).get("key") or "")
+
+
+def kept_key_save(session: SessionBase, model_id: str, key: str) -> None:
+    """Keep ``key`` for the next submit of ``model_id``'s connection form (the clock starts again)."""
+    kept = _kept_keys(session)
+    kept[model_id] = {"key": key, "expires": time.time() + KEPT_KEY_SECONDS}
+    _kept_keys_store(session, kept)
+
+
+def kept_key_forget(session: SessionBase, model_id: str) -> None:
+    """Drop the kept key of ``model_id`` (saved, cancelled, refused)."""
+    kept = _kept_keys(session)
+    if kept.pop(model_id, None) is not None:
+        _kept_keys_store(session, kept)

@@ -31,6 +31,7 @@ from arthur_api.errors import (
     ArthurUnauthenticated,
     ArthurUnavailable,
 )
+from tasks_ui.selectors import permissions_forget
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +66,12 @@ def soft[T](read: Callable[[], T]) -> Soft[T]:
         return Soft(unavailable=exc.message)
 
 
+def forget_permissions(request: HttpRequest) -> None:
+    """After a 403 the person's kept permission answers may be wrong: ask Arthur again next time."""
+    if request.user.is_authenticated:
+        permissions_forget(user=request.user)
+
+
 def failure_response(request: HttpRequest, *, kind: str, status: int, **context: object) -> HttpResponse:
     """The failure page (or, for HTMX, a banner swapped into ``#messages``)."""
     context = {"kind": kind, "retry_url": request.get_full_path(), **context}
@@ -86,6 +93,7 @@ def arthur_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse
         except ArthurUnauthenticated:
             raise  # the sign-in middleware's job: sign out here, sign in again there
         except ArthurForbidden as exc:
+            forget_permissions(request)
             return failure_response(
                 request, kind="forbidden", status=403, permission=missing_permission(exc), message=exc.message
             )

@@ -352,11 +352,44 @@ class DeleteTaskForm(ChangeForm):
         return value
 
 
+KEPT_KEY_HELP = (
+    "The validation key you typed is kept on the server (it is never shown) and is saved if you "
+    "leave this field empty. Type a new key to replace it, or Cancel to forget it."
+)
+
+
 class ConnectionInfoForm(ChangeForm):
+    """The connection info. The typed validation key is never rendered back into the page (the input
+    never gets a ``value``): after a failed save the view keeps it server-side and passes it back as
+    ``kept_key``, which an empty key field then stands for (see ``tasks_ui.drafts.kept_key_get``)."""
+
     api_host = forms.URLField(label="API host", max_length=500, assume_scheme="https")
     key_id = forms.CharField(label="Validation key id", max_length=200)
     key_name = forms.CharField(label="Validation key name", max_length=200)
-    key = forms.CharField(label="Validation key", max_length=500, widget=forms.PasswordInput(render_value=True))
+    key = forms.CharField(label="Validation key", max_length=500, widget=forms.PasswordInput(render_value=False))
+
+    def __init__(self, *args: Any, kept_key: str = "", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.kept_key = ""
+        if kept_key:
+            self.mark_key_kept(kept_key)
+
+    def mark_key_kept(self, key: str) -> None:
+        """Let an empty key field stand for ``key`` and say so next to the field."""
+        self._key_help(key, KEPT_KEY_HELP)
+
+    def forget_kept_key(self) -> None:
+        self._key_help("", "")
+
+    def _key_help(self, kept_key: str, help_text: str) -> None:
+        self.kept_key = kept_key
+        self.fields["key"].required = not kept_key
+        # The bound field copied the help text when validation first touched it: update both.
+        self.fields["key"].help_text = self["key"].help_text = help_text
+
+    def clean_key(self) -> str:
+        # Only reached empty when a key is kept (otherwise the field is required).
+        return self.cleaned_data.get("key") or self.kept_key
 
     def clean_api_host(self) -> str:
         value = self.cleaned_data["api_host"]

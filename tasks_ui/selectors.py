@@ -3,12 +3,14 @@
 Every function is ``<entity>_<action>`` with keyword-only arguments and returns typed records. Upstream
 failures are not caught here: they propagate as ``arthur_api.errors`` exceptions and the view decides
 what the page shows. Caches are keyed by the dashboard user, so one person is never served another
-person's answer, and hold only what cannot go stale (finished jobs) or what changes rarely (who the
-person is).
+person's answer, and hold only what cannot go stale (finished jobs), what changes rarely (who the
+person is), or what is younger than the tracker's shortest poll interval (a running job's state).
 """
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -38,6 +40,14 @@ from tasks_ui.models import LedgerEntry
 
 # A finished job cannot change: its record is kept this long per person.
 FINISHED_JOB_CACHE_SECONDS = 3600
+# A queued or running job's state, as one person last read it, is served again for this long: less
+# than the tracker's shortest poll interval (1 s), so no poll shows a state older than one interval,
+# while the same person's other trackers of the job (another tab, the job page) share one read.
+RUNNING_JOB_FRESH_SECONDS = 0.5
+# What a person may do on a resource decides which actions a page offers; it is asked again after
+# this long, or at once after Arthur refuses the person anything (403). Arthur checks every action.
+PERMISSIONS_CACHE_SECONDS = 15
+PERMISSIONS_KEPT = 50  # answers (resource and permission set) kept per person
 # Who the person is (their organization) changes only with a new sign-in.
 ME_CACHE_SECONDS = 300
 # Breadcrumbs name the project as the person last saw it, for a while.
@@ -67,21 +77,37 @@ def user_me_get(*, client: ArthurClient, user: AbstractBaseUser) -> User:
 
 
 def permissions_get(
-    *, client: ArthurClient, resource_kind: str, resource_id: str, permissions: Iterable[str]
+    *, client: ArthurClient, user: AbstractBaseUser, resource_kind: str, resource_id: str, permissions: Iterable[str]
 ) -> dict[str, bool]:
     """Which of ``permissions`` the person holds on one resource, in ONE ``POST /permissions/check``.
 
-    Returns ``{permission_name: allowed}``. Raises arthur_api errors; a page that cannot ask shows no
-    actions rather than dead buttons.
+    Returns ``{permission_name: allowed}``. The answer is kept for the person for
+    ``PERMISSIONS_CACHE_SECONDS`` (it only decides which actions a page offers: Arthur checks every
+    action again, and any 403 it answers the person forgets their kept answers, ``permissions_forget``).
+    Raises arthur_api errors; a page that cannot ask shows no actions rather than dead buttons.
     """
-    names = list(dict.fromkeys(permissions))
+    names = tuple(dict.fromkeys(permissions))
+    key = _user_key(user, "permissions")
+    question = f"{resource_kind}:{resource_id}:{','.join(names)}"
+    kept = cache.get(key) or {}
+    answer = kept.get(question)
+    if answer is not None and time.time() - answer[0] < PERMISSIONS_CACHE_SECONDS:
+        return dict(answer[1])
     checks = [PermissionCheck(resource_kind=resource_kind, resource_id=resource_id, permission_name=n) for n in names]
     results = client.check_permissions(checks)
     allowed = {name: False for name in names}
     for result in results:
         if result.resource_id == resource_id and result.permission_name in allowed:
             allowed[result.permission_name] = result.allowed
-    return allowed
+    fresh = {q: a for q, a in kept.items() if time.time() - a[0] < PERMISSIONS_CACHE_SECONDS}
+    fresh[question] = (time.time(), allowed)
+    cache.set(key, dict(list(fresh.items())[-PERMISSIONS_KEPT:]), math.ceil(PERMISSIONS_CACHE_SECONDS))
+    return dict(allowed)
+
+
+def permissions_forget(*, user: AbstractBaseUser) -> None:
+    """Drop the person's kept permission answers (Arthur just refused them something)."""
+    cache.delete(_user_key(user, "permissions"))
 
 
 # --- workspaces and projects ----------------------------------------------------------------------
@@ -164,16 +190,33 @@ def connection_info_get(*, client: ArthurClient, model_id: str) -> ConnectionInf
 # --- jobs --------------------------------------------------------------------------------------
 
 
-def job_get(*, client: ArthurClient, user: AbstractBaseUser, job_id: str) -> Job:
-    """A job as Arthur has it now. A finished job is served from a per-person cache (no upstream call);
-    a queued or running one is always read fresh. Raises arthur_api errors."""
-    key = _user_key(user, "job", job_id)
-    job = cache.get(key)
-    if job is not None:
+def job_cached(*, user: AbstractBaseUser, job_id: str, finished_only: bool = False) -> Job | None:
+    """The person's cached read of a job: a finished job at any age, a queued or running one only
+    while it is younger than ``RUNNING_JOB_FRESH_SECONDS`` (never with ``finished_only``); else None
+    (read Arthur)."""
+    entry = cache.get(_user_key(user, "job", job_id))
+    if entry is None:
+        return None
+    read_at, job = entry
+    if job.is_terminal or (not finished_only and time.time() - read_at < RUNNING_JOB_FRESH_SECONDS):
         return job
+    return None
+
+
+def job_get(*, client: ArthurClient, user: AbstractBaseUser, job_id: str) -> Job:
+    """A job for a page: a finished one from the person's cache, a queued or running one read now (a
+    person who asked for the page, e.g. with the no-JavaScript refresh link, sees its state as it is;
+    only the tracker's polls share a running job's recent read). Raises arthur_api errors."""
+    return job_cached(user=user, job_id=job_id, finished_only=True) or job_fetch(
+        client=client, user=user, job_id=job_id
+    )
+
+
+def job_fetch(*, client: ArthurClient, user: AbstractBaseUser, job_id: str) -> Job:
+    """A job read from Arthur now, remembered for the person (see ``job_cached``)."""
     job = client.get_job(job_id)
-    if job.is_terminal:
-        cache.set(key, job, FINISHED_JOB_CACHE_SECONDS)
+    timeout = FINISHED_JOB_CACHE_SECONDS if job.is_terminal else math.ceil(RUNNING_JOB_FRESH_SECONDS) + 1
+    cache.set(_user_key(user, "job", job_id), (time.time(), job), timeout)
     return job
 
 

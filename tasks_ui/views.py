@@ -135,7 +135,11 @@ def project_detail(request: HttpRequest, project_id: str) -> HttpResponse:
     project = selectors.project_get(client=client, user=request.user, project_id=project_id)
     can = soft(
         lambda: selectors.permissions_get(
-            client=client, resource_kind="project", resource_id=project_id, permissions=PROJECT_ACTIONS
+            client=client,
+            user=request.user,
+            resource_kind="project",
+            resource_id=project_id,
+            permissions=PROJECT_ACTIONS,
         )
     )
     models, pending, rows = task_models_region(request, client, project_id)
@@ -162,7 +166,11 @@ def _started_job(request: HttpRequest, client: ArthurClient) -> Job | None:
         job_id = str(uuid.UUID(job_id))
     except ValueError:
         return None
-    return soft(lambda: selectors.job_get(client=client, user=request.user, job_id=job_id)).value
+    job = soft(lambda: selectors.job_get(client=client, user=request.user, job_id=job_id)).value
+    if job is not None:
+        # Cached for the person, this read answers the tracker's next polls: the ledger must learn it.
+        ledger_update_outcome(job=job)
+    return job
 
 
 def task_models_region(request: HttpRequest, client: ArthurClient, project_id: str) -> tuple[Soft, Soft, list]:
@@ -220,7 +228,7 @@ def task_detail(request: HttpRequest, project_id: str, model_id: str) -> HttpRes
     client = user_client(request)
     can = soft(
         lambda: selectors.permissions_get(
-            client=client, resource_kind="model", resource_id=model_id, permissions=TASK_ACTIONS
+            client=client, user=request.user, resource_kind="model", resource_id=model_id, permissions=TASK_ACTIONS
         )
     )
     permissions = can.value or {}
@@ -300,17 +308,19 @@ def job_detail(request: HttpRequest, job_id: str) -> HttpResponse:
 @login_required
 @arthur_page
 def job_poll(request: HttpRequest, job_id: str) -> HttpResponse:
-    """The job tracker's poll: one call to Arthur while the job runs, none once it has finished."""
+    """The job tracker's poll: at most one call to Arthur while the job runs, none once it has finished."""
     compact = request.GET.get("compact") == "1"
     if not request.htmx:
         # Without JavaScript the tracker's refresh link leads to the job page instead.
         return redirect("tasks_ui:job_detail", job_id=job_id)
-    client = user_client(request)
-    try:
-        job = selectors.job_get(client=client, user=request.user, job_id=job_id)
-    except ArthurUnavailable as exc:
-        return tracker_unavailable_response(request, job_id, exc.message, compact=compact)
-    ledger_update_outcome(job=job)
+    job = selectors.job_cached(user=request.user, job_id=job_id)
+    if job is None:
+        try:
+            job = selectors.job_fetch(client=user_client(request), user=request.user, job_id=job_id)
+        except ArthurUnavailable as exc:
+            return tracker_unavailable_response(request, job_id, exc.message, compact=compact)
+        # The ledger follows Arthur's answers; a cached answer was already recorded when it was read.
+        ledger_update_outcome(job=job)
     return tracker_response(request, job, compact=compact)
 
 
@@ -327,6 +337,7 @@ def my_jobs(request: HttpRequest) -> HttpResponse:
         me = selectors.user_me_get(client=client, user=request.user)
         allowed = selectors.permissions_get(
             client=client,
+            user=request.user,
             resource_kind="organization",
             resource_id=me.organization_id,
             permissions=[ORGANIZATION_JOBS_PERMISSION],

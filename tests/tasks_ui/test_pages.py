@@ -130,6 +130,45 @@ def test_task_page_reads_rules_in_three_calls(local_arthur, sign_in, support_bot
     assert "data-secret" not in page
 
 
+def test_permission_answers_are_kept_per_person_briefly_and_dropped_after_a_403(
+    local_arthur, sign_in, support_bot, arthur_calls, partly_broken, monkeypatch
+) -> None:
+    """Which actions a page offers is asked once per person and resource for a few seconds; any 403
+    from Arthur makes the person's next page ask again (Arthur checks every action itself)."""
+    from tasks_ui import selectors
+
+    assert 0 < selectors.PERMISSIONS_CACHE_SECONDS <= 60
+    task_url = f"/projects/{support_bot.project_id}/tasks/{support_bot.model_id}/"
+    editor = sign_in("editor@example.com")
+    editor.get(task_url)
+    assert permission_checks(arthur_calls) == 1
+    arthur_calls.clear()
+    again = editor.get(task_url).content.decode()
+    assert permission_checks(arthur_calls) == 0 and len(arthur_calls) == 2
+    assert 'id="connection-info"' in again and "/sync" in again  # the kept answer still offers the actions
+    # Someone else is asked for themselves.
+    arthur_calls.clear()
+    viewer_page = sign_in("viewer@example.com").get(task_url).content.decode()
+    assert permission_checks(arthur_calls) == 1 and 'id="connection-info"' not in viewer_page
+    # Arthur refuses the editor a change: the kept answers go.
+    partly_broken.add(
+        responses.POST,
+        f"{local_arthur}/api/v1/models/{support_bot.model_id}/task/sync",
+        json={"detail": "Missing permission: model_task_sync"},
+        status=403,
+    )
+    refused = editor.post(f"{task_url}sync", {"idempotency_key": "permission-cache-test-0001"})
+    assert "model_task_sync" in refused.content.decode()
+    arthur_calls.clear()
+    editor.get(task_url)
+    assert permission_checks(arthur_calls) == 1
+    # And the window ends by itself.
+    arthur_calls.clear()
+    monkeypatch.setattr(selectors, "PERMISSIONS_CACHE_SECONDS", 0)
+    editor.get(task_url)
+    assert permission_checks(arthur_calls) == 1
+
+
 def test_task_page_warns_when_stale_and_when_archived(local_arthur, sign_in, api_token, settings) -> None:
     settings.TASK_STALE_AFTER_SECONDS = 0
     legacy = find_task(client_for(local_arthur, api_token("editor@example.com")), "Customer Support", "legacy-faq-bot")

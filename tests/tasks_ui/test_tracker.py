@@ -27,8 +27,14 @@ def running_job(local_arthur, api_token):
     return data_plane, run, task
 
 
+@pytest.fixture
+def no_fresh_window(monkeypatch):
+    """Every poll of a running job reads Arthur (the freshness window has its own test below)."""
+    monkeypatch.setattr("tasks_ui.selectors.RUNNING_JOB_FRESH_SECONDS", 0)
+
+
 def test_poll_keeps_polling_while_running_then_stops_with_the_event(
-    running_job, sign_in, arthur_calls, django_user_model
+    running_job, sign_in, arthur_calls, django_user_model, no_fresh_window
 ) -> None:
     data_plane, run, task = running_job
     client = sign_in("editor@example.com")
@@ -73,6 +79,54 @@ def test_poll_keeps_polling_while_running_then_stops_with_the_event(
     again = client.get(url, **HTMX)
     assert again.status_code == HTMX_STOP_POLLING
     assert arthur_calls == []
+
+
+def test_a_running_job_is_read_again_once_its_last_read_is_older_than_the_window(
+    running_job, sign_in, arthur_calls, monkeypatch
+) -> None:
+    """One person's polls within the window share one read; after it, the next poll reads Arthur.
+    The window is shorter than the tracker's shortest poll interval, so no poll is a whole interval stale."""
+    from tasks_ui import selectors
+
+    assert 0 < selectors.RUNNING_JOB_FRESH_SECONDS < poll_delay(0)
+    data_plane, run, _ = running_job
+    url = f"/jobs/{run.job_id}/poll"
+    editor = sign_in("editor@example.com")
+    monkeypatch.setattr(selectors, "RUNNING_JOB_FRESH_SECONDS", 60)  # a window long enough to observe
+    arthur_calls.clear()
+    assert 'data-job-state="running"' in editor.get(url, **HTMX).content.decode()
+    assert len(arthur_calls) == 1
+    data_plane.finish(run)
+    arthur_calls.clear()
+    again = editor.get(url, **HTMX)
+    assert 'data-job-state="running"' in again.content.decode() and again.status_code == 200
+    assert arthur_calls == []
+    # Another person never gets this person's read.
+    viewer = sign_in("viewer@example.com")
+    viewer.get(url, **HTMX)
+    assert arthur_calls == [("GET", f"/api/v1/jobs/{run.job_id}")]
+    monkeypatch.setattr(selectors, "RUNNING_JOB_FRESH_SECONDS", 0)  # the window has passed
+    finished = editor.get(url, **HTMX)
+    assert finished.status_code == HTMX_STOP_POLLING and 'data-job-state="completed"' in finished.content.decode()
+    assert len(arthur_calls) == 2
+
+
+def test_the_job_page_reads_a_running_job_now_even_inside_the_pollers_window(
+    running_job, sign_in, arthur_calls, monkeypatch
+) -> None:
+    """A page a person asked for (the no-JavaScript refresh link leads to it) never shows the pollers'
+    shared read of a running job: it reads Arthur, so a job that just ended shows as ended."""
+    from tasks_ui import selectors
+
+    data_plane, run, _ = running_job
+    editor = sign_in("editor@example.com")
+    monkeypatch.setattr(selectors, "RUNNING_JOB_FRESH_SECONDS", 60)
+    assert 'data-job-state="running"' in editor.get(f"/jobs/{run.job_id}/poll", **HTMX).content.decode()
+    data_plane.finish(run)
+    arthur_calls.clear()
+    page = editor.get(f"/jobs/{run.job_id}/").content.decode()
+    assert 'data-job-state="completed"' in page
+    assert ("GET", f"/api/v1/jobs/{run.job_id}") in arthur_calls
 
 
 def test_finished_job_cache_is_per_person(running_job, sign_in, arthur_calls) -> None:
