@@ -91,10 +91,17 @@ class Stack:
     database_url: str
     env: dict[str, str]
     log: Path
+    pid: int  # bin/serve's own process (it leads the process group of the gunicorns and agents)
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
 
 
 @contextmanager
-def serve(*, database_url: str, name: str, redis_url: str, agents: int = 2) -> Iterator[Stack]:
+def serve(
+    *, database_url: str, name: str, redis_url: str, agents: int = 2, log_name: str = "rel-load"
+) -> Iterator[Stack]:
     """``bin/serve`` (dashboard and Local Arthur gunicorns plus ``agents`` agents) on a fresh database
     ``name`` and free ports; stopped and the database dropped afterwards. Fails the test (RuntimeError)
     when it does not become ready in two minutes."""
@@ -122,7 +129,7 @@ def serve(*, database_url: str, name: str, redis_url: str, agents: int = 2) -> I
         "LOG_LEVEL": "WARNING",
     }
     (ROOT / "var").mkdir(exist_ok=True)
-    log_path = ROOT / "var" / f"rel-load-{port}.log"
+    log_path = ROOT / "var" / f"{log_name}-{port}.log"
     log = open(log_path, "w")  # noqa: SIM115 (closed below)
     proc = subprocess.Popen(
         [str(ROOT / "bin" / "serve")], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
@@ -141,7 +148,7 @@ def serve(*, database_url: str, name: str, redis_url: str, agents: int = 2) -> I
             if time.monotonic() > deadline:
                 raise RuntimeError(f"bin/serve did not become ready; see {log_path}")
             time.sleep(0.5)
-        yield Stack(url, f"http://127.0.0.1:{arthur_port}", env["DATABASE_URL"], env, log_path)
+        yield Stack(url, f"http://127.0.0.1:{arthur_port}", env["DATABASE_URL"], env, log_path, proc.pid)
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
