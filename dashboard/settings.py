@@ -190,6 +190,8 @@ else:
     SESSION_ENGINE = "django.contrib.sessions.backends.db"
 
 AUTH_PASSWORD_VALIDATORS = []
+# ModelBackend with a brief per-process memo of the signed-in person's row (accounts/backends.py).
+AUTHENTICATION_BACKENDS = ["accounts.backends.MemoizedModelBackend"]
 LOGIN_URL = "accounts:login"
 
 LANGUAGE_CODE = "en-us"

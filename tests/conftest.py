@@ -54,5 +54,8 @@ def _fresh_cache():
     from one test must never decide another's outcome (the locmem cache lives for the process)."""
     from django.core.cache import cache
 
+    from accounts.backends import clear_memo
+
     cache.clear()
+    clear_memo()  # rolled-back databases reuse user ids
     yield
