@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -88,23 +89,45 @@ def authorize_model(user: PlatformUser, model: PlatformModel, permission: str) -
 
 
 def _load_in_project[T](
-    model_class: type[T], user: PlatformUser, object_id: uuid.UUID, permission: str, label: str, *related: str
+    model_class: type[T],
+    user: PlatformUser,
+    object_id: uuid.UUID,
+    permission: str,
+    label: str,
+    *related: str,
+    shape: Callable[[QuerySet], QuerySet] | None = None,
 ) -> T:
-    found = only_row(model_class.objects.select_related("project__workspace", *related).filter(id=object_id))
+    query = model_class.objects.select_related("project__workspace", *related)
+    if shape is not None:
+        query = shape(query)
+    found = only_row(query.filter(id=object_id))
     if found is None:
         raise HttpError(404, f"{label} not found")
     authorize_in_project(user, found, permission, label)
     return found
 
 
-def load_model(user: PlatformUser, model_id: uuid.UUID, permission: str, *related: str) -> PlatformModel:
-    """The model (with project/workspace and `related` joined) under `permission`."""
-    return _load_in_project(PlatformModel, user, model_id, permission, "Model", *related)
+def load_model(
+    user: PlatformUser,
+    model_id: uuid.UUID,
+    permission: str,
+    *related: str,
+    shape: Callable[[QuerySet], QuerySet] | None = None,
+) -> PlatformModel:
+    """The model (with project/workspace and `related` joined, and the query changed by `shape`, e.g.
+    deferring or annotating columns) under `permission`."""
+    return _load_in_project(PlatformModel, user, model_id, permission, "Model", *related, shape=shape)
 
 
-def load_task_model(user: PlatformUser, model_id: uuid.UUID, permission: str, *related: str) -> PlatformModel:
+def load_task_model(
+    user: PlatformUser,
+    model_id: uuid.UUID,
+    permission: str,
+    *related: str,
+    shape: Callable[[QuerySet], QuerySet] | None = None,
+) -> PlatformModel:
     """A scope model (one that represents a task); 404 for models that are not task models."""
-    model = load_model(user, model_id, permission, *related)
+    model = load_model(user, model_id, permission, *related, shape=shape)
     if model.task_id is None:
         raise HttpError(404, "Model is not a task model")
     return model
