@@ -9,7 +9,16 @@ from django.utils import timezone
 from pydantic import SecretStr
 
 from arthur_api.records import Job, Rule
-from tasks_ui.templatetags.tasks_ui_tags import ago, duration, from_ms, is_stale, masked, rule_summary, spec_words
+from tasks_ui.templatetags.tasks_ui_tags import (
+    ago,
+    duration,
+    from_ms,
+    is_stale,
+    masked,
+    rule_rows,
+    rule_summary,
+    spec_words,
+)
 
 NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
 
@@ -147,3 +156,28 @@ def test_ledger_update_outcome_writes_only_when_the_state_changes(django_user_mo
     assert len(writes(done)) == 1
     assert writes(done) == []  # a finished job polled again (served from cache): no write
     assert writes(unknown) == []  # not submitted through the dashboard: no write
+
+
+def test_rule_rows_escape_every_value_and_offer_the_changes_a_rule_allows() -> None:
+    class Draft:
+        def pending(self, rule_id: str) -> str | None:
+            return "disable" if rule_id == "r2" else None
+
+    hostile = '"><script>alert(1)</script>'
+    rows = [
+        {"id": "r1", "name": hostile, "type": "KeywordRule", "scope": "task", "apply_to_prompt": True,
+         "apply_to_response": True, "enabled": False, "summary": "<b>"},
+        {"id": "r2", "name": "pii", "type": "PIIDataRule", "scope": "default", "apply_to_prompt": False,
+         "apply_to_response": True, "enabled": True, "summary": "s"},
+    ]
+    html = rule_rows(rows, Draft(), True)
+    assert "<script>" not in html and "<b>" not in html
+    assert '<td>&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;</td>' in html
+    assert 'aria-label="Enable &quot;&gt;&lt;script&gt;' in html and 'value="archive:r1"' in html
+    assert '<td class="applies">prompt + response</td>' in html
+    first, second = html.split("</tr>")[:2]
+    assert 'data-toggle="undo"' not in first and "pending" not in first
+    assert '<tr data-rule-id="r2" class="pending" data-pending="disable">' in second
+    assert 'value="undo:r2"' in second and 'value="archive:r2"' not in second
+    assert "badge-scope-default" in second and '<td class="applies">response</td>' in second
+    assert "<button" not in rule_rows(rows, None, False)
