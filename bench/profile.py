@@ -22,7 +22,7 @@ PROFILE_SECONDS = 4.0
 EXPLAINS = {
     "poll_running": ("poll_running", "arthur_job"),
     "poll_finished": ("poll_finished",),
-    "task_page": ("task_page", "arthur_task", "arthur_permissions"),
+    "task_page": ("task_page", "arthur_task", "arthur_connection", "arthur_permissions"),
     "projects": ("projects_20", "projects_2000", "arthur_projects_2000"),
     "first_load": ("task_page",),
 }
@@ -61,6 +61,7 @@ def _requests(seed: dict[str, Any], cookie: str, token: str) -> dict[str, tuple[
         "projects_2000": (f"/?workspace={seed['large_workspace_id']}", person),
         "arthur_job": (f"/api/v1/jobs/{seed['running_job_id']}", bearer),
         "arthur_task": (f"/api/v1/models/{seed['big_model_id']}/task", bearer),
+        "arthur_connection": (f"/api/v1/models/{seed['big_model_id']}/task/connection_info", bearer),
         "arthur_permissions": ("POST /api/v1/permissions/check", bearer),
         "arthur_projects_2000": (
             f"/api/v1/workspaces/{seed['large_workspace_id']}/projects?sort=name&order=asc&page=1&page_size=20",

@@ -25,7 +25,7 @@ from typing import Any
 
 import requests
 
-from bench import server
+from bench import cpu, server
 from bench.load import DEGRADED_MARKERS, OK_STATUSES, LoadGenerator, LoadResult, Target
 from bench.signin import cookie_header, sign_in
 from bench.stats import BUDGETS, ratio, summarize, throughput
@@ -168,14 +168,21 @@ def measure(
     paired = {"projects_20", "projects_2000"}
     phases = [[t] for t in targets if t.name not in paired]
     phases += [[t for t in targets if t.name in paired], [ceiling_again]]
+    cpu_by_phase = {}
     with LoadGenerator(args.clients) as generator:
         for phase in phases:
+            before = cpu.snapshot(stack.groups) if cpu.available() else None
             results = generator.run_paired(phase, seconds=args.seconds, max_requests=args.max_requests)
+            if before is not None:
+                spent = cpu.per_request(before, cpu.snapshot(stack.groups), sum(result.ok for result in results))
+                cpu_by_phase.update({target.name: spent for target in phase})
             for target, result in zip(phase, results, strict=True):
                 loads[target.name] = result
                 print(f"bench: {target.name:<14} {_short(result)}")
     reference = (_rps(loads["ceiling"]) + _rps(loads["ceiling_again"])) / 2
     rows = {name: _row(result, reference) for name, result in loads.items()}
+    for name, spent in cpu_by_phase.items():
+        rows[name]["cpu_ms"] = spent
     for target in targets:
         if target.name not in {"ceiling", "arthur_task"}:
             rows[target.name]["upstream_calls"] = upstream_calls(stack, target)
@@ -487,6 +494,7 @@ def render_table(results: dict[str, Any]) -> str:
             f"{_fmt(row.get('p50_ms')):>8} {_fmt(row.get('p95_ms')):>8} {_fmt(row.get('p99_ms')):>8} "
             f"{row['requests']:>6} {row['bad']:>4} {_fmt(row.get('upstream_calls')):>8} {_fmt(row.get('bytes')):>6}"
         )
+    lines += _cpu_lines(results["targets"], meta.get("cpus"))
     figures, jobs, first = results["figures"], results["job_e2e"], results["first_load"]
     lines += [
         "",
@@ -513,6 +521,29 @@ def render_table(results: dict[str, Any]) -> str:
         lines.append(f"{row['budget']:<50} {_fmt(row['value'], 3):>12} {row['limit']:>12}  {row['verdict']}")
     lines += _profile_lines(results.get("profiles") or {})
     return "\n".join(lines)
+
+
+def _cpu_lines(targets: dict[str, dict[str, Any]], cpus: int | None) -> list[str]:
+    """CPU milliseconds per request by process group (bench/cpu.py), and what that total allows: on
+    ``cpus`` cores a request costing ``total`` ms cannot be served faster than cpus * 1000 / total."""
+    measured = {name: row["cpu_ms"] for name, row in targets.items() if row.get("cpu_ms")}
+    if not measured:
+        return []
+    groups = [group for group in cpu.GROUPS if group != "other"]
+    lines = [
+        "",
+        "CPU ms per request by process (from /proc around each phase; the projects pair shares one row's "
+        "figures; 'other' is the rest of the machine, not in the total; bound = cores x 1000 / total)",
+        f"{'target':<30} " + " ".join(f"{group:>9}" for group in groups) + f" {'total':>7} {'bound/s':>8} {'other':>7}",
+    ]
+    for name, spent in measured.items():
+        bound = (cpus or 1) * 1000 / spent["total"] if spent["total"] else None
+        lines.append(
+            f"{LABELS.get(name, name):<30} "
+            + " ".join(f"{_fmt(spent.get(group), 2):>9}" for group in groups)
+            + f" {_fmt(spent['total'], 2):>7} {_fmt(bound):>8} {_fmt(spent.get('other'), 2):>7}"
+        )
+    return lines
 
 
 def _profile_lines(profiles: dict[str, Any]) -> list[str]:

@@ -148,6 +148,9 @@ class Stack:
     env: dict[str, str]
     arthur_access_log: Path
     processes: list[subprocess.Popen] = field(default_factory=list)
+    # The pids of each process group (bench/cpu.py): "dashboard", "arthur" (one gunicorn serves both
+    # with --single: then all of it is "dashboard"), "agents".
+    groups: dict[str, list[int]] = field(default_factory=dict)
 
     @property
     def split(self) -> bool:
@@ -178,10 +181,13 @@ def start(env: dict[str, str], *, web_url: str, arthur_url: str, agents: int) ->
         name = "arthur" if url == arthur_url else "web"
         command = [gunicorn, "-c", "dashboard/gunicorn.conf.py", "dashboard.wsgi"]
         stack.processes.append(_spawn(command, server_env, name))
+        group = "arthur" if stack.split and url == arthur_url else "dashboard"
+        stack.groups.setdefault(group, []).append(stack.processes[-1].pid)
     for url in servers:
         _wait_healthy(url, stack)
     for index in range(agents):
         stack.processes.append(_spawn([sys.executable, "manage.py", "dataplane"], env, f"agent-{index + 1}"))
+        stack.groups.setdefault("agents", []).append(stack.processes[-1].pid)
     return stack
 
 
