@@ -270,9 +270,8 @@ RULE_ROW_FIELDS = frozenset({"id", "name", "type", "scope", "apply_to_prompt", "
 
 
 def _rule_rows(page: Page) -> Page:
-    """The page's rules as plain rows for the template, each with its config ``summary``. Django's
-    template lookups try ``row[key]`` before attributes, so dicts render the table about a quarter
-    faster than pydantic records (6.0 -> 4.5 ms for 50 rules)."""
+    """The page's rules as plain rows (dicts) for the ``rule_rows`` tag, each with its config
+    ``summary``: only the fields a row shows."""
     page.object_list = [
         {**rule.model_dump(include=RULE_ROW_FIELDS), "summary": rule_summary(rule)} for rule in page.object_list
     ]

@@ -216,9 +216,8 @@ def new_rule_summary(rule: dict[str, Any]) -> str:
     return rule_summary(record)
 
 
-@register.simple_tag
 def pending_change(draft: Any, rule_id: str) -> str | None:
-    """``{% pending_change draft rule.id as pending %}``: the drafted change of a rule, if any."""
+    """The drafted change of a rule, if any (``draft`` may be missing from the context)."""
     return draft.pending(rule_id) if draft is not None and hasattr(draft, "pending") else None
 
 
